@@ -1,0 +1,155 @@
+"""Database engine and sessions.
+
+One transaction per request, committed in one place: `TransactionalRoute` (see
+`kernel.routing`) commits the request's session after the endpoint returns and
+rolls it back on any error. Services and repositories only flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import JSON, TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# A 64-bit key that is still SQLite's auto-increment rowid.
+BigIntPK = BigInteger().with_variant(Integer, "sqlite")
+
+
+def json_type() -> Any:
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Each service declares its own subclass with its own MetaData (see `make_base`)."""
+
+    __abstract__ = True
+
+
+def make_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    if is_sqlite(url):
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True
+        )
+        _configure_sqlite(engine)
+        return engine
+    # hide_parameters: error messages never carry row values (ID numbers) into logs.
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """Take transaction control away from pysqlite so that BEGIN IMMEDIATE and
+    SAVEPOINT work (SQLAlchemy's documented recipe), and set WAL and foreign keys."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+class Database:
+    """Owns the engine and makes sessions. Write sessions on SQLite begin IMMEDIATE,
+    so that two writers are serialised instead of failing at commit."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=pool_size)
+        self.dialect = self.engine.dialect.name
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        writer_bind = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            if self.dialect == "sqlite"
+            else self.engine
+        )
+        self.write_sessionmaker = async_sessionmaker(writer_bind, expire_on_commit=False)
+
+    def session(self, *, write: bool = False) -> AsyncSession:
+        return (self.write_sessionmaker if write else self.sessionmaker)()
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """A unit of work outside a request (relays, CLI): commit on success."""
+        async with self.session(write=write) as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
