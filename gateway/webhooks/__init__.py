@@ -1,0 +1,1 @@
+"""Webhooks to provincial integrations (Standard Webhooks signatures)."""
