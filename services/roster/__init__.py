@@ -1,0 +1,1 @@
+"""Roster service: one person, one file; quotas, levels, contracts and reports."""

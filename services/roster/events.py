@@ -1,0 +1,108 @@
+"""Outbox events of the roster, written in the same transaction as the change.
+
+Payload: {"event_id", "type", "occurred_at", "region", "data": {"personnel_id", "url",
+...}}. No ID numbers: the events travel to provincial integrations as webhooks. Event ids are
+"<topic>:<personnel id>", unique because a file is created once and leaves once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.outbox import enqueue
+from services.roster.db import KERNEL_TABLES
+from services.roster.models import Personnel
+
+PERSONNEL_CREATED = "personnel.created"
+PERSONNEL_DEPARTED = "personnel.departed"
+API_PREFIX = "/api/v1/roster"
+
+
+def personnel_url(personnel_id: int) -> str:
+    return f"{API_PREFIX}/personnel/{personnel_id}"
+
+
+def event_id_for(topic: str, personnel_id: int) -> str:
+    """A file is created once and leaves once: the event id is its natural key, so a
+    receiver can be idempotent on it."""
+    return f"{topic}:{personnel_id}"
+
+
+def envelope(
+    topic: str, region: str, occurred_at: datetime, data: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    event_id = event_id_for(topic, data["personnel_id"])
+    return event_id, {
+        "event_id": event_id,
+        "type": topic,
+        "occurred_at": occurred_at.isoformat(),
+        "region": region,
+        "data": data,
+    }
+
+
+def created_data(
+    personnel_id: int,
+    region: str,
+    post_category: str,
+    post: str,
+    status: str,
+    hire_date: date,
+    external_reference: str | None,
+) -> dict[str, Any]:
+    """Enough to route and count the hire; the file itself is at `url`."""
+    return {
+        "personnel_id": personnel_id,
+        "url": personnel_url(personnel_id),
+        "region": region,
+        "post_category": post_category,
+        "post": post,
+        "status": status,
+        "hire_date": hire_date.isoformat(),
+        "external_reference": external_reference,
+    }
+
+
+async def personnel_created(session: AsyncSession, person: Personnel, now: datetime) -> str:
+    event_id, payload = envelope(
+        PERSONNEL_CREATED,
+        person.region,
+        now,
+        created_data(
+            person.id,
+            person.region,
+            person.post_category,
+            person.post,
+            person.status,
+            person.hire_date,
+            person.external_reference,
+        ),
+    )
+    return await enqueue(
+        session, KERNEL_TABLES.outbox, PERSONNEL_CREATED, payload, event_id=event_id
+    )
+
+
+async def personnel_departed(
+    session: AsyncSession, person: Personnel, day: date, reason: str, now: datetime
+) -> str:
+    event_id, payload = envelope(
+        PERSONNEL_DEPARTED,
+        person.region,
+        now,
+        {
+            "personnel_id": person.id,
+            "url": personnel_url(person.id),
+            "region": person.region,
+            "post": person.post,
+            "date": day.isoformat(),
+            "reason": reason,
+            "external_reference": person.external_reference,
+        },
+    )
+    return await enqueue(
+        session, KERNEL_TABLES.outbox, PERSONNEL_DEPARTED, payload, event_id=event_id
+    )

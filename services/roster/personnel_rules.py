@@ -1,0 +1,159 @@
+"""Checks on a new personnel file that need no database: shared by `POST /personnel`
+and the bulk import, which runs them in a tight loop.
+
+Birth date and sex come from the resident ID number, never typed. The status follows
+from the probation: on probation until its last day, active after it (an old hire
+imported today is active). Messages never contain the ID number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from services.common import resident_id as rid
+from services.roster import contracts as lcl
+from services.roster.levels import LevelPolicy, entry_level
+from services.roster.statuses import Status
+
+MIN_WORKING_AGE = 16  # Labour Law art. 15
+PROBATION, ACTIVE = Status.PROBATION.value, Status.ACTIVE.value
+EARLIEST_HIRE = date(1950, 1, 1)
+LATEST_HIRE_AHEAD = timedelta(days=366)
+
+
+class FieldProblem(Exception):
+    """One bad field of a new file: where, a stable code and a message."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class ContractTerms:
+    kind: str
+    start: date
+    end: date | None
+    probation_months: int
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class NewPerson:
+    id_number: str
+    name: str
+    region: str
+    unit: str
+    post_category: str
+    post: str
+    education: str  # an Education value
+    veteran: bool
+    political_status: str | None
+    phone: str | None
+    hire_date: date
+    level: int | None
+    step: int
+    probation_months: int | None
+    contract: ContractTerms | None = None
+    reservation_reference: str | None = None
+    external_reference: str | None = None
+    level_since: date | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    person: NewPerson
+    id_number: str
+    birth_date: date
+    sex: str
+    level: int
+    level_since: date
+    probation_months: int
+    probation_end: date | None
+    status: str  # a Status value: probation or active
+    status_since: date
+
+
+def parse_id_number(raw: str, field: str = "id_number") -> rid.ResidentId:
+    try:
+        return rid.parse(raw)
+    except rid.InvalidIdNumber as exc:
+        raise FieldProblem(
+            field, "invalid_id_number", f"not a valid ID number: {exc.reason}"
+        ) from exc
+
+
+def _probation(person: NewPerson) -> int:
+    contract = person.contract
+    if contract is None:
+        return person.probation_months or 0
+    if contract.start != person.hire_date:
+        raise FieldProblem(
+            "contract.start", "invalid_contract", "the hiring contract starts on the hire date"
+        )
+    if person.probation_months is not None and person.probation_months != contract.probation_months:
+        raise FieldProblem(
+            "probation_months",
+            "invalid_contract",
+            f"probation_months {person.probation_months} differs from the contract's "
+            f"{contract.probation_months}",
+        )
+    problems = lcl.validate_contract(
+        contract.kind, contract.start, contract.end, contract.probation_months
+    )
+    if problems:
+        raise FieldProblem("contract", "invalid_contract", "; ".join(problems))
+    return contract.probation_months
+
+
+def prepare(person: NewPerson, policy: LevelPolicy, today: date) -> Prepared:
+    """Validate and complete a new file; raises FieldProblem."""
+    resident = parse_id_number(person.id_number)
+    hire = person.hire_date
+    if hire < EARLIEST_HIRE or hire > today + LATEST_HIRE_AHEAD:
+        raise FieldProblem(
+            "hire_date",
+            "invalid_date",
+            f"hire_date must lie between {EARLIEST_HIRE.isoformat()} and a year from today",
+        )
+    if rid.age_on(resident.birth_date, hire) < MIN_WORKING_AGE:
+        raise FieldProblem(
+            "hire_date", "under_age", f"under {MIN_WORKING_AGE} on the hire date (by the ID number)"
+        )
+    if person.level is None:
+        level = entry_level(person.education, policy)
+    else:
+        level = person.level
+        if not 1 <= level <= policy.levels:
+            raise FieldProblem(
+                "level", "invalid_level", f"level must be 1 (top) to {policy.levels} (entry)"
+            )
+    level_since = person.level_since or hire
+    if level_since < hire or level_since > today:
+        raise FieldProblem(
+            "level_since", "invalid_date", "level_since must lie between the hire date and today"
+        )
+    months = _probation(person)
+    if months == 0:
+        end, status, since = None, ACTIVE, hire
+    else:
+        end = lcl.probation_end(hire, months)
+        if end is not None and end >= today:
+            status, since = PROBATION, hire
+        else:
+            status, since = ACTIVE, lcl.regular_from(hire, months)
+    return Prepared(
+        person=person,
+        id_number=resident.number,
+        birth_date=resident.birth_date,
+        sex=resident.sex.value,
+        level=level,
+        level_since=level_since,
+        probation_months=months,
+        probation_end=end,
+        status=status,
+        status_since=since,
+    )
