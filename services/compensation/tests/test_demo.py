@@ -1,0 +1,69 @@
+"""The demo loader against the compensation app (roster stubbed), twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from auxpol.demo import DEMO_USERS, DemoError
+from services.compensation import demo
+
+
+class FakeDemoClient:
+    """DemoClient's interface, calling the app directly as the demo users."""
+
+    def __init__(self, client: httpx.AsyncClient, issuer: Any) -> None:
+        self.client = client
+        self.users = {u.username: u for u in DEMO_USERS}
+        self.issuer = issuer
+
+    async def request(self, user, method, path, *, ok=(200, 201, 202), **kwargs):
+        u = self.users[user]
+        headers = self.issuer.headers(*u.roles, region=u.region, sub=u.username)
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        if response.status_code not in ok:
+            raise DemoError(f"{method} {path} as {user}: {response.status_code} {response.text}")
+        return response
+
+    async def get(self, user, path, **kw):
+        return (await self.request(user, "GET", path, **kw)).json()
+
+    async def post(self, user, path, json=None, **kw):
+        response = await self.request(user, "POST", path, json=json, **kw)
+        return response.json() if response.content else None
+
+    async def put(self, user, path, json=None, **kw):
+        return (await self.request(user, "PUT", path, json=json, **kw)).json()
+
+
+async def test_demo_loads_an_approved_run_twice(client, upstream, issuer):
+    upstream.add(1, post="patrol", level=7, step=2)
+    upstream.add(2, post="hotline", level=6, category="civilian")
+    upstream.add(3, post="dispatch", level=7, category="civilian")  # not in the schedule
+    api = FakeDemoClient(client, issuer)
+    await demo.load(api)
+    await demo.load(api)
+    period = demo.latest_complete_month()
+    runs = await api.get(
+        "junan_finance", "/api/v1/compensation/payroll-runs", params={"period": period}
+    )
+    [run] = runs["items"]
+    assert run["region"] == "371327" and run["status"] == "approved"
+    assert run["calculated_by"] == "junan_finance" and run["approved_by"] == "junan_admin"
+    assert run["headcount"] == 3
+    schedule = await api.get("junan_finance", "/api/v1/compensation/schedules/37/2026-01-01")
+    assert schedule["position_pay"]["dispatch"] == demo.DEFAULT_POSITION_PAY
+    assert schedule["level_pay"]["7"][0] == "2600.00" and len(schedule["level_pay"]) == 7
+    assert schedule["allowances"][0] == {
+        "name": "work_allowance",
+        "amount": "350.00",
+        "posts": None,
+    }
+
+
+def test_latest_complete_month():
+    from datetime import date
+
+    assert demo.latest_complete_month(date(2026, 11, 22)) == "2026-10"
+    assert demo.latest_complete_month(date(2027, 1, 5)) == "2026-12"
