@@ -1,0 +1,1 @@
+"""Deployment artefacts (image, Compose, Kubernetes) and their offline checks."""
