@@ -32,7 +32,7 @@ from kernel.app import RefuseUnstorableText, decorate_openapi, operation_id
 from kernel.db import Database
 from kernel.errors import install_error_handlers
 from kernel.health import health_router
-from kernel.http import make_client
+from kernel.http import make_client, make_transport
 from kernel.jwt import Issuer, RemoteKeySet, TokenVerifier
 from kernel.observability import (
     Metrics,
@@ -96,6 +96,7 @@ def build_api(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         app.state.http = make_client(timeout=settings.upstream_timeout_seconds)
+        forwarding = make_transport()
         keyring = load_keyring(settings)
         app.state.keyring = keyring
         issuers = [
@@ -123,7 +124,7 @@ def build_api(settings: GatewaySettings) -> FastAPI:
         app.state.forwarder = Forwarder(
             policy=policy,
             verifier=app.state.token_verifier,
-            client=app.state.http,
+            transport=forwarding,
             upstreams=settings.service_urls(),
             max_body_bytes=settings.max_body_bytes,
             public_limiter=RateLimiter(settings.public_rate_per_minute),
@@ -157,6 +158,7 @@ def build_api(settings: GatewaySettings) -> FastAPI:
         finally:
             await relay.stop()
             await app.state.webhook_http.aclose()
+            await forwarding.aclose()
             await app.state.http.aclose()
             await app.state.db.dispose()
 

@@ -7,16 +7,18 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 
-def make_client(*, timeout: float = 10.0, max_connections: int = 200) -> httpx.AsyncClient:
-    transport = (
-        AiohttpTransport(
+def make_transport(*, max_connections: int = 200) -> httpx.AsyncBaseTransport:
+    """aiohttp's connection pool behind httpx's transport interface."""
+    if _supports_limits():
+        return AiohttpTransport(
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=100)
         )
-        if _supports_limits()
-        else AiohttpTransport()
-    )
+    return AiohttpTransport()
+
+
+def make_client(*, timeout: float = 10.0, max_connections: int = 200) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=transport,
+        transport=make_transport(max_connections=max_connections),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
         follow_redirects=False,
     )

@@ -28,8 +28,9 @@ def stub_upstream() -> FastAPI:
                 "authorization": request.headers.get("authorization"),
                 "request_id": request.headers.get("x-request-id"),
                 "body_length": len(body),
+                "cookie": request.headers.get("cookie"),
             },
-            headers={"x-upstream": "stub"},
+            headers={"x-upstream": "stub", "set-cookie": "upstream-session=one-caller; Path=/"},
         )
 
     return app
@@ -51,10 +52,8 @@ async def gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gat
         )
         gw = Gateway(settings)
         async with gw.api.router.lifespan_context(gw.api):
-            stub = httpx.AsyncClient(transport=httpx.ASGITransport(app=stub_upstream()))
-            gw.state.forwarder.client = stub
+            gw.state.forwarder.transport = httpx.ASGITransport(app=stub_upstream())
             yield gw
-            await stub.aclose()
 
 
 @pytest.fixture

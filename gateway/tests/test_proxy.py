@@ -212,6 +212,23 @@ async def test_forwarding_keeps_authorization_and_sets_request_id(client, gatewa
     assert r.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_forwarding_keeps_no_cookies_between_callers(client, gateway) -> None:
+    """The upstream's Set-Cookie reaches its caller and is never replayed upstream with
+    another caller's request (a proxy has no cookie jar)."""
+    first = await client.get(
+        "/api/v1/roster/personnel", headers=bearer(_mint(gateway, ["county_admin"], "371327"))
+    )
+    assert first.headers["set-cookie"].startswith("upstream-session=one-caller")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gateway), base_url="http://gw"
+    ) as other:
+        second = await other.get(
+            "/api/v1/roster/personnel",
+            headers=bearer(_mint(gateway, ["county_admin"], "371325")),
+        )
+    assert second.json()["cookie"] is None
+
+
 async def test_unknown_route_and_method(client, gateway) -> None:
     tok = bearer(_mint(gateway, ["county_admin"], "371327"))
     r = await client.get("/api/v1/roster/nothing-here", headers=tok)
