@@ -113,7 +113,7 @@ class TransactionalRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             if request.headers.get("idempotency-key"):
-                # The key's fingerprint hashes the raw body. A form body is parsed from the
+                # The key's fingerprint hashes the body. A form body is parsed from the
                 # stream before dependencies run; reading it first keeps it for both.
                 await request.body()
             try:

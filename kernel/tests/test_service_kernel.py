@@ -169,6 +169,90 @@ async def test_idempotency_key_replays_and_refuses_other_body(client, app, issue
     ).status_code == 201
 
 
+async def test_idempotency_key_compares_json_bodies_in_canonical_form(client, app, issuer) -> None:
+    """The same JSON re-serialised (white space, key order, escapes, 1.50 for 1.5) is
+    the same body and is replayed; another value is still refused."""
+    h = {
+        **issuer.headers("county_admin", region="371327"),
+        "Idempotency-Key": "canon-1",
+        "content-type": "application/json",
+    }
+    first = await client.post(
+        "/api/v1/k/users", content=b'{"username":"canon","region":"371327"}', headers=h
+    )
+    assert first.status_code == 201, first.text
+    for body in (
+        b'{ "region" : "371327",\n  "username" : "canon" }\n',
+        b'{"region":"\\u0033\\u0037\\u0031\\u0033\\u0032\\u0037","username":"canon"}',
+    ):
+        again = await client.post("/api/v1/k/users", content=body, headers=h)
+        assert again.status_code == 201, again.text
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert again.json() == first.json()
+    # a charset parameter or a +json type is still JSON
+    for kind in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        h["content-type"] = kind
+        again = await client.post(
+            "/api/v1/k/users", content=b'{"region": "371327", "username": "canon"}', headers=h
+        )
+        assert again.headers.get("idempotent-replayed") == "true"
+    other = await client.post(
+        "/api/v1/k/users", content=b'{"region": "371327", "username": "Canon"}', headers=h
+    )
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    async with app.state.db.session() as s:
+        rows = (
+            await s.execute(
+                select(func.count()).where(KERNEL_TABLES.idempotency.c.key == "canon-1")
+            )
+        ).scalar()
+    assert rows == 1
+
+
+async def test_idempotency_key_stored_before_canonical_json_still_replays(
+    client, app, issuer
+) -> None:
+    """A key stored by the previous release holds the byte-for-byte fingerprint: the
+    same bytes sent again after the upgrade are still replayed, not refused."""
+    import hashlib
+
+    body = b'{"username": "legacy"}'
+    h = {
+        **issuer.headers("county_admin", region="371327"),
+        "Idempotency-Key": "legacy-1",
+        "content-type": "application/json",
+    }
+    first = await client.post("/api/v1/k/users", content=body, headers=h)
+    assert first.status_code == 201
+    raw = hashlib.sha256(b"POST /api/v1/k/users?\n" + body).hexdigest()
+    table = KERNEL_TABLES.idempotency
+    async with app.state.db.transaction() as s:
+        await s.execute(table.update().where(table.c.key == "legacy-1").values(fingerprint=raw))
+    again = await client.post("/api/v1/k/users", content=body, headers=h)
+    assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+    other = await client.post("/api/v1/k/users", content=b'{"username":"legacy2"}', headers=h)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_canonical_json() -> None:
+    from kernel.idempotency import canonical_json
+
+    same = [b'{"b": [1.50, "\\u00e9"], "a": 1}', '{"a":1,"b":[15e-1,"\u00e9"]}'.encode()]
+    assert (
+        canonical_json(same[0])
+        == canonical_json(same[1])
+        == '{"a":1,"b":[15e-1,"\u00e9"]}'.encode()
+    )
+    assert canonical_json(b"1") != canonical_json(b"1.0")  # an integer is not a fraction
+    assert canonical_json(b"100.0") == canonical_json(b"1e2")
+    # exact beyond float and Decimal context precision
+    assert canonical_json(b"0.10000000000000000000000000000001") != canonical_json(b"0.1")
+    big = b"123456789012345678901234567890123456789.5"
+    assert canonical_json(big) != canonical_json(big.replace(b"9.5", b"8.5"))
+    for not_json in (b"", b"  ", b"a=1", b"{", b"NaN", b'{"a": Infinity}', b"\xff\xfe"):
+        assert canonical_json(not_json) is None
+
+
 async def test_idempotency_key_on_a_multipart_upload(client, issuer) -> None:
     """The fingerprint reads the raw body, which the form parser would otherwise have
     consumed (found by the API fuzz: a 500 "Stream consumed")."""
