@@ -144,6 +144,7 @@ def build_api(settings: GatewaySettings) -> FastAPI:
             poll_seconds=settings.outbox_poll_seconds,
             name="webhooks",
             concurrency=settings.webhook_delivery_concurrency,
+            metrics=app.state.metrics,
             retry=RetryPolicy(
                 base_seconds=settings.webhook_retry_base_seconds,
                 max_seconds=settings.webhook_retry_max_seconds,

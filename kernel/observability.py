@@ -99,6 +99,18 @@ class Metrics:
             ["service"],
             registry=self.registry,
         )
+        self.outbox_events = Counter(
+            "auxpol_outbox_events_total",
+            "Outbox events the relay handed to their receiver, by outcome (delivered, retry, dead)",
+            ["service", "relay", "outcome"],
+            registry=self.registry,
+        )
+        self.outbox_calls = Counter(
+            "auxpol_outbox_calls_total",
+            "Calls the outbox relay made to receivers (a batch is one call)",
+            ["service", "relay", "kind"],
+            registry=self.registry,
+        )
 
     def counter(self, name: str, doc: str, labels: list[str]) -> Counter:
         return Counter(name, doc, labels, registry=self.registry)

@@ -4,7 +4,7 @@ letters, and two relays racing over the same rows without delivering one twice."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from gateway.models import KERNEL_TABLES
 from kernel.db import Database
-from kernel.outbox import OutboxRelay, PermanentFailure, RetryPolicy, enqueue
+from kernel.outbox import Claimed, OutboxRelay, Outcome, PermanentFailure, RetryPolicy, enqueue
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "gateway" / "migrations"
 OUTBOX = KERNEL_TABLES.outbox
@@ -183,3 +183,192 @@ async def test_stopping_a_concurrent_relay_leaves_unfinished_deliveries_pending(
     async with asyncio.timeout(10):
         await relay.stop()
     assert (await _status(db)) == {"h1": ("pending", 0)}  # leased; delivered after a restart
+
+
+# --- batch handlers ------------------------------------------------------------------
+
+
+async def test_a_batch_handler_gets_events_in_batches_and_marks_exactly_the_accepted(
+    db: Database,
+) -> None:
+    """One call per `send_batch_size` events, in order; the handler's outcome per event
+    decides: accepted ones are delivered, failed ones retried with backoff, permanent
+    ones dead. Per-event topics of the same relay are still delivered one by one."""
+    calls: list[list[str]] = []
+    refuse_once = {"b3", "b7"}
+
+    async def batch(items: Sequence[Claimed]) -> list[Outcome]:
+        calls.append([i.event_id for i in items])
+        outcomes: list[Outcome] = []
+        for item in items:
+            if item.event_id in refuse_once:
+                refuse_once.discard(item.event_id)
+                outcomes.append(ConnectionError("intake busy"))
+            elif item.event_id == "b5":
+                outcomes.append(PermanentFailure("refused for good"))
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    singles: list[str] = []
+
+    async def single(event_id: str, payload: dict) -> None:
+        singles.append(event_id)
+
+    async with db.transaction() as s:
+        for i in range(10):
+            await enqueue(s, OUTBOX, "announced" if i != 4 else "other", {"n": i}, event_id=f"b{i}")
+    relay = OutboxRelay(
+        db,
+        OUTBOX,
+        {"other": single},
+        batch_handlers={"announced": batch},
+        send_batch_size=4,
+        retry=RetryPolicy(base_seconds=0.01, max_seconds=0.02),
+    )
+    assert await relay.run_once() == 5  # four announced events in one call, one single
+    assert calls == [["b0", "b1", "b2", "b3"]] and singles == ["b4"]
+    status = await _status(db)
+    assert status["b3"] == ("pending", 1)  # retried
+    assert all(status[f"b{i}"] == ("delivered", 1) for i in (0, 1, 2, 4))
+    for _ in range(20):
+        await relay.drain()
+        if all(s != "pending" for s, _ in (await _status(db)).values()):
+            break
+        await asyncio.sleep(0.03)
+    status = await _status(db)
+    assert all(c == sorted(c) for c in calls)  # oldest first within a call
+    assert status["b5"] == ("dead", 1)
+    assert status["b3"] == status["b7"] == ("delivered", 2)
+    assert sum(len(c) for c in calls) == 9 + 2  # b3 and b7 went twice, nothing else did
+
+
+async def test_a_failing_batch_is_retried_whole_with_one_backoff(db: Database) -> None:
+    calls: list[int] = []
+
+    async def down(items: Sequence[Claimed]) -> list[Outcome]:
+        calls.append(len(items))
+        if len(calls) < 3:
+            raise ConnectionError("gateway down")
+        return [None] * len(items)
+
+    async def wrong_count(items: Sequence[Claimed]) -> list[Outcome]:
+        return [None]
+
+    async with db.transaction() as s:
+        for i in range(6):
+            await enqueue(s, OUTBOX, "t", {}, event_id=f"w{i}")
+        await enqueue(s, OUTBOX, "u", {}, event_id="u1")
+        await enqueue(s, OUTBOX, "u", {}, event_id="u2")
+    relay = OutboxRelay(
+        db,
+        OUTBOX,
+        {},
+        batch_handlers={"t": down, "u": wrong_count},
+        retry=RetryPolicy(base_seconds=0.01, max_seconds=0.02, max_attempts=3),
+    )
+    for _ in range(30):
+        await relay.run_once()
+        if all(s != "pending" for s, _ in (await _status(db)).values()):
+            break
+        await asyncio.sleep(0.03)
+    status = await _status(db)
+    assert calls == [6, 6, 6]  # the six failed together and came back together
+    assert all(status[f"w{i}"] == ("delivered", 3) for i in range(6))
+    # a handler that answers the wrong number of outcomes fails its whole batch
+    assert status["u1"] == status["u2"] == ("dead", 3)
+
+
+async def test_two_relays_never_send_the_same_batched_event_twice(db: Database) -> None:
+    seen: list[str] = []
+    in_flight: set[str] = set()
+
+    async def batch(items: Sequence[Claimed]) -> list[Outcome]:
+        ids = {i.event_id for i in items}
+        assert not ids & in_flight  # never the same row in two concurrent calls
+        in_flight.update(ids)
+        await asyncio.sleep(0.005)
+        in_flight.difference_update(ids)
+        seen.extend(ids)
+        return [None] * len(items)
+
+    async with db.transaction() as s:
+        for i in range(300):
+            await enqueue(s, OUTBOX, "t", {}, event_id=f"c{i}")
+    other = Database(db.url)
+    try:
+        relays = [
+            OutboxRelay(db, OUTBOX, {}, batch_handlers={"t": batch}, send_batch_size=40),
+            OutboxRelay(other, OUTBOX, {}, batch_handlers={"t": batch}, send_batch_size=40),
+        ]
+        for _ in range(30):
+            counts = await asyncio.gather(*(r.run_once() for r in relays))
+            if sum(counts) == 0:
+                break
+    finally:
+        await other.dispose()
+    assert sorted(seen) == sorted(f"c{i}" for i in range(300))
+    assert len(seen) == len(set(seen))
+
+
+async def test_a_concurrent_relay_sends_batches_beside_single_deliveries(db: Database) -> None:
+    """Above concurrency 1 a batch holds one slot, one batch at a time, in order, while
+    per-event deliveries use the other slots; the relay's metrics count both."""
+    from kernel.observability import Metrics
+
+    calls: list[list[str]] = []
+    singles: list[str] = []
+
+    async def batch(items: Sequence[Claimed]) -> list[Outcome]:
+        calls.append([i.event_id for i in items])
+        await asyncio.sleep(0.01)
+        return [None] * len(items)
+
+    async def single(event_id: str, payload: dict) -> None:
+        singles.append(event_id)
+
+    async with db.transaction() as s:
+        for i in range(25):
+            await enqueue(s, OUTBOX, "t", {}, event_id=f"p{i:02}")
+        for i in range(5):
+            await enqueue(s, OUTBOX, "one", {}, event_id=f"s{i}")
+    metrics = Metrics("test")
+    relay = OutboxRelay(
+        db,
+        OUTBOX,
+        {"one": single},
+        batch_handlers={"t": batch},
+        send_batch_size=10,
+        concurrency=3,
+        poll_seconds=0.05,
+        metrics=metrics,
+        name="mixed",
+    )
+    relay.start()
+    try:
+        async with asyncio.timeout(20):
+            while any(s != ("delivered", 1) for s in (await _status(db)).values()):
+                await asyncio.sleep(0.02)
+    finally:
+        await relay.stop()
+    assert [len(c) for c in calls] == [10, 10, 5]
+    assert [e for c in calls for e in c] == [f"p{i:02}" for i in range(25)]
+    assert sorted(singles) == [f"s{i}" for i in range(5)]
+    text = metrics.render().body.decode()
+    assert 'auxpol_outbox_events_total{outcome="delivered",relay="mixed",service="test"} 30.0' in (
+        text
+    )
+    assert 'auxpol_outbox_calls_total{kind="batch",relay="mixed",service="test"} 3.0' in text
+
+
+def test_a_topic_takes_one_kind_of_handler() -> None:
+    async def single(event_id: str, payload: dict) -> None:
+        return None
+
+    async def batch(items: Sequence[Claimed]) -> list[Outcome]:
+        return []
+
+    with pytest.raises(ValueError, match="both kinds"):
+        OutboxRelay(
+            Database("sqlite+aiosqlite://"), OUTBOX, {"t": single}, batch_handlers={"t": batch}
+        )
