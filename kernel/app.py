@@ -5,6 +5,7 @@ health and metrics; stable operation ids and declared problem responses."""
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from kernel.http import make_client
 from kernel.jwt import Issuer, RemoteKeySet, TokenVerifier
 from kernel.observability import Metrics, ObservabilityMiddleware, configure_logging
 from kernel.openapi import name_schemas
-from kernel.outbox import Handler, OutboxRelay, PermanentFailure
+from kernel.outbox import BatchHandler, Claimed, Handler, OutboxRelay, Outcome, PermanentFailure
 from kernel.service_client import ServiceTokenProvider
 from kernel.settings import ProcessSettings, ServiceSettings
 from kernel.tables import KernelTables
@@ -76,17 +77,21 @@ def build_verifier(settings: ProcessSettings, app: FastAPI) -> TokenVerifier:
     return TokenVerifier(issuers, leeway=settings.jwt_leeway_seconds)
 
 
+def _announced(event_id: str, payload: dict[str, Any], topic: str) -> dict[str, Any]:
+    return {
+        **payload,
+        "event_id": payload.get("event_id") or event_id,
+        "type": payload.get("type") or topic,
+    }
+
+
 def event_publisher(app: FastAPI, settings: ServiceSettings, topic: str) -> Handler:
     """Relay handler: hand an announced event to the gateway's intake, which fans it
     out to webhook subscribers. The intake is idempotent on the event id."""
     url = settings.gateway_url.rstrip("/") + "/internal/events"
 
     async def publish(event_id: str, payload: dict[str, Any]) -> None:
-        body = {
-            **payload,
-            "event_id": payload.get("event_id") or event_id,
-            "type": payload.get("type") or topic,
-        }
+        body = _announced(event_id, payload, topic)
         headers = await app.state.service_tokens.headers()
         response = await app.state.http.post(url, json=body, headers=headers)
         if response.status_code in (200, 201, 202):
@@ -94,6 +99,62 @@ def event_publisher(app: FastAPI, settings: ServiceSettings, topic: str) -> Hand
         if response.status_code in (400, 403, 404, 422):
             raise PermanentFailure(f"event intake refused the event: {response.status_code}")
         raise RuntimeError(f"event intake answered {response.status_code}")
+
+    return publish
+
+
+# Whole-batch answers that mean "this gateway cannot take the batch as such" (one that
+# predates the batch intake during a rolling upgrade, or a batch above its limit): the
+# events are then sent one by one to the single-event intake, which judges each.
+_BATCH_UNSUPPORTED = (404, 405, 413, 422)
+
+
+def event_batch_publisher(app: FastAPI, settings: ServiceSettings) -> BatchHandler:
+    """Relay batch handler: hand up to `outbox_batch_size` announced events to the
+    gateway's batch intake in one call. The intake answers one result per event, in
+    order; accepted and duplicate events count as delivered, refused ones are dead
+    letters (as a 422 of the single intake), and everything else is retried."""
+    url = settings.gateway_url.rstrip("/") + "/internal/events/batch"
+    one_by_one: dict[str, Handler] = {}
+
+    async def singly(items: Sequence[Claimed]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for item in items:
+            handler = one_by_one.setdefault(item.topic, event_publisher(app, settings, item.topic))
+            try:
+                await handler(item.event_id, item.payload)
+                outcomes.append(None)
+            except Exception as exc:  # recorded per event by the relay
+                outcomes.append(exc)
+        return outcomes
+
+    async def publish(items: Sequence[Claimed]) -> Sequence[Outcome]:
+        body = {"events": [_announced(i.event_id, i.payload, i.topic) for i in items]}
+        headers = await app.state.service_tokens.headers()
+        response = await app.state.http.post(url, json=body, headers=headers)
+        if response.status_code in _BATCH_UNSUPPORTED:
+            return await singly(items)
+        if response.status_code in (400, 403):
+            raise PermanentFailure(f"event intake refused the batch: {response.status_code}")
+        if response.status_code != 200:
+            raise RuntimeError(f"event intake answered {response.status_code}")
+        try:
+            results = response.json()["results"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RuntimeError("event intake answered an unreadable batch result") from exc
+        if not isinstance(results, list) or len(results) != len(items):
+            raise RuntimeError("event intake answered a result count unlike the batch")
+        outcomes: list[Outcome] = []
+        for result in results:
+            state = result.get("status") if isinstance(result, dict) else None
+            if state in ("accepted", "duplicate"):
+                outcomes.append(None)
+            elif state == "rejected":
+                why = json.dumps(result.get("errors"), ensure_ascii=False)[:500]
+                outcomes.append(PermanentFailure(f"event intake refused the event: {why}"))
+            else:
+                outcomes.append(RuntimeError(f"event intake answered {state!r} for the event"))
+        return outcomes
 
     return publish
 
@@ -117,16 +178,22 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             )
         relay: OutboxRelay | None = None
         handlers = dict(spec.relay_handlers(app)) if spec.relay_handlers is not None else {}
+        batch_handlers: dict[str, BatchHandler] = {}
+        send_batch_size = 500
         if spec.published_events and isinstance(settings, ServiceSettings):
-            for topic in spec.published_events:
-                handlers[topic] = event_publisher(app, settings, topic)
-        if handlers:
+            publish = event_batch_publisher(app, settings)
+            batch_handlers = dict.fromkeys(spec.published_events, publish)
+            send_batch_size = settings.outbox_batch_size
+        if handlers or batch_handlers:
             relay = OutboxRelay(
                 app.state.db,
                 spec.kernel_tables.outbox,
                 handlers,
+                batch_handlers=batch_handlers,
+                send_batch_size=send_batch_size,
                 poll_seconds=settings.outbox_poll_seconds,
                 name=spec.name,
+                metrics=app.state.metrics,
             )
             app.state.relay = relay
         for hook in spec.on_startup:

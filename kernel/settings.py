@@ -109,6 +109,9 @@ class ServiceSettings(ProcessSettings):
         default="http://127.0.0.1:8003", validation_alias=shared("compensation_url")
     )
     client_secret: str = ""  # AUXPOL_<SERVICE>_CLIENT_SECRET, client id svc-<service>
+    # Announced events the outbox relay sends to the gateway's intake in one call
+    # (AUXPOL_<SERVICE>_OUTBOX_BATCH_SIZE); the intake takes up to 1000 at a time.
+    outbox_batch_size: int = Field(default=500, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _default_jwks(self) -> ServiceSettings:

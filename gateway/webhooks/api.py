@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import ValidationError
 
 from gateway.models import WebhookSubscription
 from gateway.webhooks import service
 from gateway.webhooks.schemas import (
     Attempt,
+    BatchAccepted,
     Delivery,
     EventAccepted,
+    EventBatchIn,
     EventIn,
+    EventResult,
     SecretRotated,
     Subscription,
     SubscriptionCreate,
@@ -181,3 +185,57 @@ async def ingest_event(
     if count and request.app.state.webhook_relay is not None:
         request.app.state.webhook_relay.wake()
     return EventAccepted(event_id=body.event_id, deliveries=count, duplicate=duplicate)
+
+
+def _message(error: Any) -> str:
+    return (
+        "unknown field" if error.get("type") == "extra_forbidden" else error.get("msg", "invalid")
+    )
+
+
+def _loose_event_id(item: dict[str, Any]) -> str | None:
+    value = item.get("event_id")
+    return value if isinstance(value, str) else None
+
+
+@internal.post(
+    "/events/batch",
+    operation_id="ingest_event_batch",
+    response_model=BatchAccepted,
+)
+async def ingest_event_batch(
+    body: EventBatchIn, principal: ServiceCaller, session: Session, request: Request
+) -> BatchAccepted:
+    """Take many events in one call and one transaction. Each event is judged on its
+    own: `accepted` (stored, `deliveries` created), `duplicate` (its id was seen before,
+    in an earlier call or earlier in this batch: nothing created) or `rejected` (it does
+    not match the schema; `errors` say why). A re-sent batch creates nothing twice."""
+    valid: list[tuple[int, EventIn]] = []
+    results: list[EventResult | None] = [None] * len(body.events)
+    for index, item in enumerate(body.events):
+        try:
+            valid.append((index, EventIn.model_validate(item)))
+        except ValidationError as exc:
+            results[index] = EventResult(
+                event_id=_loose_event_id(item),
+                status="rejected",
+                errors=[{"loc": list(e.get("loc", ())), "msg": _message(e)} for e in exc.errors()],
+            )
+    counts = await service.ingest_many(session, [e for _, e in valid], principal.sub)
+    for (index, event), (count, duplicate) in zip(valid, counts, strict=True):
+        results[index] = EventResult(
+            event_id=event.event_id,
+            status="duplicate" if duplicate else "accepted",
+            deliveries=count,
+        )
+    done = [r for r in results if r is not None]
+    deliveries = sum(r.deliveries for r in done)
+    if deliveries and request.app.state.webhook_relay is not None:
+        request.app.state.webhook_relay.wake()
+    return BatchAccepted(
+        accepted=sum(r.status == "accepted" for r in done),
+        duplicates=sum(r.status == "duplicate" for r in done),
+        rejected=sum(r.status == "rejected" for r in done),
+        deliveries=deliveries,
+        results=done,
+    )

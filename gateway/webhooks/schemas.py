@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -86,3 +86,30 @@ class EventAccepted(BaseModel):
     event_id: str
     deliveries: int
     duplicate: bool
+
+
+MAX_EVENT_BATCH = 1000
+
+
+class EventBatchIn(StrictModel):
+    """Up to `MAX_EVENT_BATCH` events; each one is checked on its own, so that one bad
+    event is refused without refusing the others."""
+
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_EVENT_BATCH)
+
+
+class EventResult(BaseModel):
+    event_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    deliveries: int = 0
+    errors: list[dict[str, Any]] | None = None
+
+
+class BatchAccepted(BaseModel):
+    """One result per event, in the order they were sent."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    deliveries: int
+    results: list[EventResult]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from gateway.webhooks.schemas import EventIn, SubscriptionCreate
 from kernel.auth import Principal
 from kernel.db import Database, utcnow
 from kernel.errors import NotFound, Unprocessable
-from kernel.outbox import PermanentFailure, enqueue
+from kernel.outbox import PermanentFailure, enqueue_many
 
 DELIVER_TOPIC = "webhook.deliver"
 USER_AGENT = "auxpol-webhooks/1"
@@ -86,61 +87,86 @@ async def rotate_secret(
 async def ingest(session: AsyncSession, event: EventIn, source: str) -> tuple[int, bool]:
     """Store the event once and create a delivery per matching subscription, with an
     outbox row for each, in the same transaction."""
-    existing = (
-        await session.execute(
-            select(WebhookEvent.id).where(WebhookEvent.event_id == event.event_id)
+    return (await ingest_many(session, [event], source))[0]
+
+
+async def ingest_many(
+    session: AsyncSession, events: Sequence[EventIn], source: str
+) -> list[tuple[int, bool]]:
+    """Store each event once and create a delivery per matching subscription, with an
+    outbox row for each, in the caller's transaction; answers `(deliveries, duplicate)`
+    per event, in order. An event id already stored, or met earlier in the same batch,
+    is a duplicate and creates nothing (the unique event id and the unique
+    subscription and event pair hold this against a concurrent intake too)."""
+    wanted = list(dict.fromkeys(e.event_id for e in events))
+    known: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        known.update(
+            (
+                await session.execute(
+                    select(WebhookEvent.event_id).where(WebhookEvent.event_id.in_(chunk))
+                )
+            ).scalars()
         )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return 0, True
-    envelope = {
-        "id": event.event_id,
-        "type": str(event.type),
-        "timestamp": event.occurred_at.isoformat(),
-        "region": event.region,
-        "data": event.data,
-    }
-    session.add(
-        WebhookEvent(
-            event_id=event.event_id,
-            type=str(event.type),
-            region=event.region,
-            occurred_at=event.occurred_at,
-            source=source,
-            body=envelope,
+    subs: list[WebhookSubscription] = []
+    if set(wanted) - known:
+        subs = list(
+            (
+                await session.execute(
+                    select(WebhookSubscription)
+                    .where(
+                        WebhookSubscription.active.is_(True),
+                        WebhookSubscription.deleted_at.is_(None),
+                    )
+                    .order_by(WebhookSubscription.id)
+                )
+            ).scalars()
         )
-    )
-    subs = (
-        await session.execute(
-            select(WebhookSubscription).where(
-                WebhookSubscription.active.is_(True),
-                WebhookSubscription.deleted_at.is_(None),
+    results: list[tuple[int, bool]] = []
+    deliveries: list[WebhookDelivery] = []
+    for event in events:
+        if event.event_id in known:
+            results.append((0, True))
+            continue
+        known.add(event.event_id)
+        kind = str(event.type)
+        session.add(
+            WebhookEvent(
+                event_id=event.event_id,
+                type=kind,
+                region=event.region,
+                occurred_at=event.occurred_at,
+                source=source,
+                body={
+                    "id": event.event_id,
+                    "type": kind,
+                    "timestamp": event.occurred_at.isoformat(),
+                    "region": event.region,
+                    "data": event.data,
+                },
             )
         )
-    ).scalars()
-    count = 0
-    for sub in subs:
-        if str(event.type) not in sub.events or not event.region.startswith(sub.region):
-            continue
-        delivery = WebhookDelivery(
-            subscription_id=sub.id,
-            event_id=event.event_id,
-            event_type=str(event.type),
-            status="pending",
-            attempts=0,
-        )
-        session.add(delivery)
-        await session.flush()
-        await enqueue(
-            session,
-            KERNEL_TABLES.outbox,
-            DELIVER_TOPIC,
-            {"delivery_id": delivery.id},
-            event_id=f"wh-{delivery.id}",
-        )
-        count += 1
+        matching = [s for s in subs if kind in s.events and event.region.startswith(s.region)]
+        for sub in matching:
+            deliveries.append(
+                WebhookDelivery(
+                    subscription_id=sub.id,
+                    event_id=event.event_id,
+                    event_type=kind,
+                    status="pending",
+                    attempts=0,
+                )
+            )
+        results.append((len(matching), False))
+    session.add_all(deliveries)
     await session.flush()
-    return count, False
+    await enqueue_many(
+        session,
+        KERNEL_TABLES.outbox,
+        [(DELIVER_TOPIC, {"delivery_id": d.id}, f"wh-{d.id}") for d in deliveries],
+    )
+    return results
 
 
 def _secrets_in_use(sub: WebhookSubscription) -> list[str]:
