@@ -22,6 +22,7 @@ from kernel.schemas import MAX_ID, PathId
 from kernel.tabular import LangQuery, ReportFormat
 from services.recruitment import (
     applications_service,
+    bulk,
     campaigns_service,
     filings,
     hire_service,
@@ -280,7 +281,8 @@ async def _read_results(request: Request) -> list[results_service.Result]:
             ) from exc
         return results_service.from_json(items)
     content, table = await tabular.upload(request)
-    return results_service.from_table(*tabular.read_table(content, table))
+    with bulk.gc_paused():
+        return results_service.from_table(*tabular.read_table(content, table))
 
 
 @router.post(

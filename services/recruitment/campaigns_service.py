@@ -367,9 +367,11 @@ async def close_stage(
         await move_stage(session, ctx, stage, actor, now)
         summary = {}
     elif stage is Stage.WRITTEN:
-        summary = await _close_written(session, ctx, actor)
+        with bulk.gc_paused():
+            summary = await _close_written(session, ctx, actor)
     elif stage is ctx.ranking_stage:
-        summary = await _close_ranking(session, ctx, actor, stage)
+        with bulk.gc_paused():
+            summary = await _close_ranking(session, ctx, actor, stage)
     elif stage is Stage.INTERVIEW:  # fitness is scored: the interview only filters absentees
         summary = await _close_interview_before_fitness(session, ctx, actor)
     elif stage is Stage.PUBLICITY:

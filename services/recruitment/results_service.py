@@ -329,9 +329,10 @@ async def record_results(
     ctx.ensure_active()
     if not results:
         raise ValidationProblem("no results given", code="empty_results")
-    validate_shapes(stage, ctx.fitness_scored, results)
-    if result_kind(stage, ctx.fitness_scored) == "score":
-        return await _record_scores(session, ctx, principal, stage, results)
+    with bulk.gc_paused():
+        validate_shapes(stage, ctx.fitness_scored, results)
+        if result_kind(stage, ctx.fitness_scored) == "score":
+            return await _record_scores(session, ctx, principal, stage, results)
     targets = await _targets(session, ctx, [r.application_id for r in results], _GATE_COLUMNS)
     _unknown(results, targets)
     return await _record_gates(session, ctx, principal, stage, results, targets)
@@ -429,11 +430,8 @@ async def _record_scores(
         ),
     )
     value_col, absent_col = _SCORE_COLUMNS[stage]
-    await bulk.update_rows(
-        session,
-        A,
-        ((value_col, "numeric"), (absent_col, "boolean")),
-        list(zip(ids, scores, absents, strict=True)),
+    await bulk.update_columns(
+        session, A, ids, ((value_col, "numeric", scores), (absent_col, "boolean", absents))
     )
     corrections = sum(r.kind == "correction" for r in results)
     return Recorded(recorded=len(results) - corrections, corrections=corrections, losses=[])
