@@ -50,7 +50,8 @@ def run(stack: Stack, token: str) -> list[Figure]:
         for _ in range(50):
             httpx.get(base + path, headers=headers).raise_for_status()
     roster_cpu = CpuMeter(stack, "roster").start()
-    direct = load(stack.service_url("roster") + path, headers, CONNECTIONS, SECONDS)
+    with profiled(stack, "roster", "roster-direct"):
+        direct = load(stack.service_url("roster") + path, headers, CONNECTIONS, SECONDS)
     roster_cpu.stop()
     gateway_cpu = CpuMeter(stack, "gateway").start()
     with profiled(stack, "gateway", "gateway-forward"):
