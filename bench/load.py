@@ -725,25 +725,29 @@ def cpu_seconds(stack: Stack, databases: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def events_announced(stack: Stack) -> int:
-    """Events the gateway's intake has taken so far (from its /metrics)."""
+INTAKE_ROUTES = ('route="/internal/events"', 'route="/internal/events/batch"')
+
+
+def event_calls_received(stack: Stack) -> int:
+    """Calls the gateway's event intake has answered so far, one event or a batch each
+    (from its /metrics)."""
     text = httpx.get(stack.url + "/metrics", timeout=10).text
     pattern = re.compile(r"^auxpol_http_requests_total\{([^}]*)\}\s+(\S+)$", re.M)
     return sum(
         int(float(value))
         for labels, value in pattern.findall(text)
-        if 'route="/internal/events"' in labels
+        if any(route in labels for route in INTAKE_ROUTES)
     )
 
 
 def quiesce(stack: Stack, quiet_seconds: float = 2.0, timeout: float = 180.0) -> None:
     """Wait until the set-up's background work (the roster announcing the demo's
-    imported files to the gateway, one event each) has died down, so that it does
+    imported files to the gateway, in batches) has died down, so that it does
     not run under the measured load."""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        seen = events_announced(stack)
+        seen = event_calls_received(stack)
         if seen != last:
             last, since = seen, time.monotonic()
         elif time.monotonic() - since >= quiet_seconds:
