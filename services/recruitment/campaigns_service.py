@@ -17,7 +17,8 @@ campaign lock), so two closes never both succeed. What a close decides:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -421,6 +422,22 @@ class _Lines:
         self.tos.append(to)
         self.reasons.append(reason)
 
+    def extend(
+        self,
+        app_ids: list[int],
+        kind: str,
+        from_: str | None,
+        to: str | Sequence[str | None] | None,
+        reason: str | Sequence[str | None] | None,
+    ) -> None:
+        """Many lines at once: `to` and `reason` given once for all or per line."""
+        n = len(app_ids)
+        self.ids += app_ids
+        self.kinds += [kind] * n
+        self.froms += [from_] * n
+        self.tos += [to] * n if to is None or isinstance(to, str) else to
+        self.reasons += [reason] * n if reason is None or isinstance(reason, str) else reason
+
     async def write(
         self, session: AsyncSession, ctx: CampaignContext, actor: str, stage: Stage, now: datetime
     ) -> None:
@@ -478,8 +495,7 @@ async def _close_written(session: AsyncSession, ctx: CampaignContext, actor: str
         for app_id, reason in cut.out.items():
             out_by_reason[reason].append(int(app_id))
             lines.add(int(app_id), "status", APPLIED, "out", reason)
-        for app_id in cut.advancing:
-            lines.add(int(app_id), "advanced", None, None, advance_note)
+        lines.extend([int(i) for i in cut.advancing], "advanced", None, None, advance_note)
         post_updates.append((cp.id, cut.k, cut.boundary))
         summary[post] = {
             "k": cut.k,
@@ -587,36 +603,46 @@ async def _close_ranking(
                 r[at_registered] if "registration" in tie_break else None,
             )
         )
-    updates: list[tuple[Any, ...]] = []
+    # column by column: ids, status, reason, composite, rank (100,000 rows)
+    ids: list[int] = []
+    statuses: list[str] = []
+    reasons: list[str | None] = []
+    composites: list[Decimal | None] = []
+    ranks: list[int | None] = []
     lines = _Lines()
     summary: dict[str, Any] = {}
+    place, reserve = Status.PLACE, Status.RESERVE
     for post, cp in ctx.posts.items():
         entries = rank_post(by_post.get(post, ()), cp.places, ctx.rules, post)
-        counts: dict[str, int] = defaultdict(int)
-        for e in entries:
-            status = e.status.value
-            counts[status] += 1
-            updates.append(
-                (e.application_id, status, e.reason, e.composite, e.rank, status == "place")
-            )
-            note = (
-                f"rank {e.rank}, composite {_text(e.composite)}"
-                if e.rank is not None
-                else (e.reason or "out")
-            )
-            lines.add(int(e.application_id), "status", APPLIED, status, note)
-        summary[post] = {"places": cp.places, **counts}
-    await bulk.update_rows(
+        post_ids = [int(e.application_id) for e in entries]
+        post_statuses = [
+            "place" if e.status is place else "reserve" if e.status is reserve else e.status.value
+            for e in entries
+        ]
+        post_notes = [
+            f"rank {e.rank}, composite {_text(e.composite)}"
+            if e.rank is not None
+            else (e.reason or "out")
+            for e in entries
+        ]
+        ids += post_ids
+        statuses += post_statuses
+        reasons += [e.reason for e in entries]
+        composites += [e.composite for e in entries]
+        ranks += [e.rank for e in entries]
+        lines.extend(post_ids, "status", APPLIED, post_statuses, post_notes)
+        summary[post] = {"places": cp.places, **Counter(post_statuses)}
+    await bulk.update_columns(
         session,
         A,
+        ids,
         (
-            ("status", "text"),
-            ("reason", "text"),
-            ("composite", "numeric"),
-            ("rank", "integer"),
-            ("called", "boolean"),
+            ("status", "text", statuses),
+            ("reason", "text", reasons),
+            ("composite", "numeric", composites),
+            ("rank", "integer", ranks),
+            ("called", "boolean", [status == "place" for status in statuses]),
         ),
-        updates,
     )
     await lines.write(session, ctx, actor, stage, now)
     return summary
