@@ -214,3 +214,26 @@ def test_one_value_throughout_means_the_same_stored_value() -> None:
     assert not _one_value([Decimal("85.5"), Decimal("85.50")])  # equal, stored differently
     assert not _one_value([True, 1]) and not _one_value([0, False])
     assert not _one_value(["a", "b"])
+
+
+def test_arrays_travel_in_postgres_array_syntax_or_as_lists() -> None:
+    from decimal import Decimal
+
+    from services.recruitment.bulk import _array
+
+    assert _array("bigint", [3, 1, 2]) == ("{3,1,2}", "text::bigint[]")
+    assert _array("integer", [1, None]) == ("{1,NULL}", "text::integer[]")
+    assert _array("numeric", [Decimal("85.50"), None, Decimal("1E+2")]) == (
+        "{85.50,NULL,1E+2}",
+        "text::numeric[]",
+    )
+    assert _array("boolean", [True, False, None]) == ("{t,f,NULL}", "text::boolean[]")
+    assert _array("text", ["place", None, "", "null", "名次 1"]) == (
+        '{"place",null,"","null","名次 1"}',
+        "text::text[]",
+    )
+    # anything the array syntax would need a backslash for goes as a list
+    for values in (['a "quoted" word'], ["back\\slash"], ["two\nlines"]):
+        assert _array("text", values) == (values, "text[]")
+    assert _array("bigint", [True, 2]) == ([True, 2], "bigint[]")
+    assert _array("timestamptz", [None]) == ([None], "timestamptz[]")
