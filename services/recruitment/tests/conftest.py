@@ -51,6 +51,20 @@ class FakeRoster:
         headers = {k.lower(): v for k, v in request.headers.items()}
         is_json = headers.get("content-type", "").startswith("application/json")
         body = json.loads(request.content) if request.content and is_json else None
+        if request.url.host == "gateway.test" and path == "/internal/events/batch":
+            events = json.loads(request.content)["events"]
+            self.announced.extend(events)
+            results = [{"event_id": e["event_id"], "status": "accepted"} for e in events]
+            return httpx.Response(
+                200,
+                json={
+                    "accepted": len(events),
+                    "duplicates": 0,
+                    "rejected": 0,
+                    "deliveries": 0,
+                    "results": results,
+                },
+            )
         if request.url.host == "gateway.test" and path == "/internal/events":
             self.announced.append(json.loads(request.content))
             return httpx.Response(202, json={"event_id": "x", "deliveries": 0, "duplicate": False})

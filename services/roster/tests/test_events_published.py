@@ -17,14 +17,29 @@ from .conftest import API, hire
 
 async def test_personnel_events_are_announced_to_the_gateway(app, client, roles):
     announced: list[dict[str, Any]] = []
+    calls: list[str] = []
 
     def gateway(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/auth/token":
             return httpx.Response(200, json={"access_token": "svc", "expires_in": 300})
-        if request.url.path == "/internal/events":
+        if request.url.path == "/internal/events/batch":
             assert request.headers["authorization"] == "Bearer svc"
-            announced.append(json.loads(request.content))
-            return httpx.Response(202, json={"deliveries": 1, "duplicate": False})
+            calls.append(request.url.path)
+            events = json.loads(request.content)["events"]
+            announced.extend(events)
+            results = [
+                {"event_id": e["event_id"], "status": "accepted", "deliveries": 1} for e in events
+            ]
+            return httpx.Response(
+                200,
+                json={
+                    "accepted": len(events),
+                    "duplicates": 0,
+                    "rejected": 0,
+                    "deliveries": len(events),
+                    "results": results,
+                },
+            )
         return httpx.Response(404)
 
     stub = httpx.AsyncClient(transport=httpx.MockTransport(gateway))
@@ -46,6 +61,7 @@ async def test_personnel_events_are_announced_to_the_gateway(app, client, roles)
     finally:
         app.state.http, app.state.service_tokens = saved
         await stub.aclose()
+    assert calls and set(calls) == {"/internal/events/batch"}  # in batches, not one by one
     mine = {e["type"]: e for e in announced if e["data"]["personnel_id"] == person["id"]}
     assert set(mine) == {"personnel.created", "personnel.departed"}
     created = mine["personnel.created"]
