@@ -316,6 +316,7 @@ class Importer:
         self.seen_references: dict[str, int] = {}
         self.sequence: str | None = None
         self.counters: set[str] = set()  # regions whose counter rows exist
+        self.read = RowReader(job.file.columns)  # one for the file: it remembers values
 
     async def preload(self) -> None:
         principal = self.job.principal
@@ -331,7 +332,7 @@ class Importer:
 
     def validate(self, rows: list[tuple[int, list[Any]]]) -> tuple[list[Candidate], list[RowError]]:
         """The tight loop: every check that needs no database."""
-        read = RowReader(self.job.file.columns)
+        read = self.read
         policies = self.policies
         today = self.today
         regions = self.regions
