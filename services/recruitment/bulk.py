@@ -2,8 +2,8 @@
 
 On PostgreSQL the request's own connection (same transaction) is used through the
 asyncpg driver: COPY for inserts (`copy_records_to_table`) and one
-`UPDATE ... FROM unnest($1::bigint[], ...)` for updates with per-row values. On SQLite,
-`executemany` of the same statements. Never one ORM flush per row.
+`UPDATE ... FROM (SELECT unnest($1::bigint[]), ...)` for updates with per-row values. On
+SQLite, `executemany` of the same statements. Never one ORM flush per row.
 
 Arrays of 100,000 values travel as one text parameter in PostgreSQL's array syntax
 (`$1::text::bigint[]`, `'{1,2,3}'`), built by C-level joins (`_array`): asyncpg's own
@@ -124,6 +124,14 @@ def _array(pg_type: str, values: Sequence[Any]) -> tuple[Any, str]:
     return list(values), f"{pg_type}[]"
 
 
+def _unnested(arrays: Sequence[str], aliases: Sequence[str]) -> str:
+    """Rows `v` of equally long arrays side by side: unnest in the select list (a
+    ProjectSet) rather than `FROM unnest(...)`, which first copies every row into a
+    tuplestore (spilled to a temporary file beyond work_mem)."""
+    pairs = (f"unnest({array}) AS {alias}" for array, alias in zip(arrays, aliases, strict=True))
+    return f"(SELECT {', '.join(pairs)}) AS v"
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -159,7 +167,7 @@ async def insert_arrays(
 ) -> None:
     """One row per position of the (column, PostgreSQL type, values) arrays, with the
     same (column, type, value) constants in every row. PostgreSQL: a single
-    INSERT ... SELECT FROM unnest(...); SQLite: executemany. A "jsonb" array takes
+    INSERT ... SELECT FROM (SELECT unnest(...), ...); SQLite: executemany. A "jsonb" array takes
     JSON text (or None)."""
     if not arrays or not arrays[0][2]:
         return
@@ -186,11 +194,11 @@ async def insert_arrays(
             params.append(value)
             selects.append(f"${len(params)}::{pg_type}")
             names.append(name)
-        alias = ", ".join(_quoted(name) for name, _, _ in arrays)
+        aliases = [_quoted(name) for name, _, _ in arrays]
         columns = ", ".join(_quoted(n) for n in names)
         sql = (
             f"INSERT INTO {_quoted(table.name)} ({columns}) "
-            f"SELECT {', '.join(selects)} FROM unnest({', '.join(unnests)}) AS v({alias})"
+            f"SELECT {', '.join(selects)} FROM {_unnested(unnests, aliases)}"
         )
         conn = await driver(session)
         await conn.execute(sql, *params)
@@ -276,7 +284,7 @@ async def update_columns(
             sets.append('"version" = t."version" + 1')
         sql = (
             f'UPDATE "{table.name}" AS t SET {", ".join(sets)} '
-            f"FROM unnest({', '.join(unnests)}) AS v({', '.join(aliases)}) WHERE t.id = v.id"
+            f"FROM {_unnested(unnests, aliases)} WHERE t.id = v.id"
         )
         conn = await driver(session)
         status: str = await conn.execute(sql, *args)
