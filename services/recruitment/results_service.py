@@ -108,8 +108,7 @@ def _check_score(value: Decimal, errors: _Errors, index: int, name: str) -> None
     if not value.is_finite() or value < 0 or value > 100:
         errors.add(index, name, "score_out_of_range", f"{value} is outside 0–100")
         return
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(_CENT):
+    if value != value.quantize(_CENT):  # finite and at most 100: quantize is exact
         errors.add(index, name, "score_precision", f"{value} has more than two decimals")
 
 
@@ -241,27 +240,39 @@ def from_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[Res
         except ValueError:
             errors.add(n, "application_id", "invalid_value", "not a whole number")
             continue
-        result = Result(index=n, application_id=app_id)
+        score: Decimal | None = None
+        examiner_scores: list[Decimal] | None = None
+        passed: bool | None = None
+        absent = False
         try:
             if i_score is not None and (text := row[i_score].strip()):
-                result.score = _decimal(text)
+                score = _decimal(text)
             if i_examiners is not None and (text := row[i_examiners].strip()):
-                result.examiner_scores = [_decimal(p) for p in text.split(";") if p.strip()]
+                examiner_scores = [_decimal(p) for p in text.split(";") if p.strip()]
             if i_passed is not None:
-                result.passed = parse_bool(row[i_passed])
+                passed = parse_bool(row[i_passed])
             if i_absent is not None:
-                result.absent = bool(parse_bool(row[i_absent]))
+                absent = bool(parse_bool(row[i_absent]))
         except ValueError as exc:
             errors.add(n, "score", "invalid_value", str(exc))
             continue
+        measurements: dict[str, Any] | None = None
         if items:
-            measured: dict[str, Any] = {k: row[i].strip() for k, i in items if row[i].strip()}
-            result.measurements = measured or None
-        if i_reason is not None:
-            result.reason = row[i_reason].strip() or None
-        if i_correction is not None:
-            result.correction_reason = row[i_correction].strip() or None
-        out.append(result)
+            measurements = {k: row[i].strip() for k, i in items if row[i].strip()} or None
+        # positional: 100,000 rows
+        out.append(
+            Result(
+                n,
+                app_id,
+                score,
+                examiner_scores,
+                passed,
+                measurements,
+                absent,
+                (row[i_reason].strip() or None) if i_reason is not None else None,
+                (row[i_correction].strip() or None) if i_correction is not None else None,
+            )
+        )
     errors.raise_if_any("rows")
     return out
 

@@ -66,7 +66,8 @@ def read_table(content: bytes, kind: str) -> tuple[list[str], list[list[str]]]:
     named = [h for h in header if h]
     if len(set(named)) != len(named):
         raise ValidationProblem("a column appears twice in the header", code="invalid_header")
-    body = [row for row in rows[1:] if any(cell.strip() for cell in row)]
+    # a row with nothing but blanks: no character left once its joined cells are stripped
+    body = [row for row in rows[1:] if "".join(row).strip()]
     if len(body) > MAX_ROWS:
         raise ValidationProblem(f"at most {MAX_ROWS} rows per file", code="too_many_rows")
     return header, body
