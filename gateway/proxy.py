@@ -76,6 +76,18 @@ async def send_problem(
 
 
 class Forwarder:
+    # fixed attributes: a test or a caller setting one that does not exist fails loudly
+    __slots__ = (
+        "_timeout",
+        "max_body",
+        "policy",
+        "public_limiter",
+        "timeout",
+        "transport",
+        "upstreams",
+        "verifier",
+    )
+
     def __init__(
         self,
         *,

@@ -42,10 +42,8 @@ async def gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gat
         )
         gw = Gateway(settings)
         async with gw.api.router.lifespan_context(gw.api):
-            upstream = httpx.AsyncClient(transport=httpx.ASGITransport(app=_upstream()))
-            gw.state.forwarder.client = upstream
+            gw.state.forwarder.transport = httpx.ASGITransport(app=_upstream())
             yield gw
-            await upstream.aclose()
 
 
 def _upstream() -> FastAPI:
