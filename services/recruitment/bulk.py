@@ -90,11 +90,11 @@ async def insert_rows(
     await session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
-def in_order(keys: Sequence[Any], *columns: Sequence[Any]) -> list[Sequence[Any]]:
+def in_order(keys: Sequence[Any], *columns: Sequence[Any]) -> list[list[Any]]:
     """`keys` in ascending order and each of `columns` reordered alike (a stable sort:
-    equal keys keep their order). Already ordered, they are returned as they are."""
+    equal keys keep their order), as new lists."""
     if len(keys) < 2 or all(map(le, keys, islice(keys, 1, None))):
-        return [keys, *columns]
+        return [list(values) for values in (keys, *columns)]
     pick = itemgetter(*sorted(range(len(keys)), key=keys.__getitem__))
     return [list(pick(values)) for values in (keys, *columns)]
 

@@ -603,35 +603,38 @@ async def _close_ranking(
                 r[at_registered] if "registration" in tie_break else None,
             )
         )
-    # column by column: ids, status, reason, composite, rank (100,000 rows)
+    # column by column: id, status, reason, composite, rank, history note (100,000 rows)
     ids: list[int] = []
     statuses: list[str] = []
     reasons: list[str | None] = []
     composites: list[Decimal | None] = []
     ranks: list[int | None] = []
-    lines = _Lines()
+    notes: list[str | None] = []
     summary: dict[str, Any] = {}
     place, reserve = Status.PLACE, Status.RESERVE
     for post, cp in ctx.posts.items():
         entries = rank_post(by_post.get(post, ()), cp.places, ctx.rules, post)
-        post_ids = [int(e.application_id) for e in entries]
         post_statuses = [
             "place" if e.status is place else "reserve" if e.status is reserve else e.status.value
             for e in entries
         ]
-        post_notes = [
+        ids += [int(e.application_id) for e in entries]
+        statuses += post_statuses
+        reasons += [e.reason for e in entries]
+        composites += [e.composite for e in entries]
+        ranks += [e.rank for e in entries]
+        notes += [
             f"rank {e.rank}, composite {_text(e.composite)}"
             if e.rank is not None
             else (e.reason or "out")
             for e in entries
         ]
-        ids += post_ids
-        statuses += post_statuses
-        reasons += [e.reason for e in entries]
-        composites += [e.composite for e in entries]
-        ranks += [e.rank for e in entries]
-        lines.extend(post_ids, "status", APPLIED, post_statuses, post_notes)
         summary[post] = {"places": cp.places, **Counter(post_statuses)}
+    # written in application order (see bulk.update_columns, events.record_many): sorted
+    # once here for both
+    ids, statuses, reasons, composites, ranks, notes = bulk.in_order(
+        ids, statuses, reasons, composites, ranks, notes
+    )
     await bulk.update_columns(
         session,
         A,
@@ -644,6 +647,8 @@ async def _close_ranking(
             ("called", "boolean", [status == "place" for status in statuses]),
         ),
     )
+    lines = _Lines()
+    lines.extend(ids, "status", APPLIED, statuses, notes)
     await lines.write(session, ctx, actor, stage, now)
     return summary
 
