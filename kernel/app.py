@@ -47,6 +47,10 @@ class ServiceSpec:
     # Outbox topics that are announced to provincial webhook subscribers: the relay
     # hands them to the gateway's event intake.
     published_events: Sequence[str] = ()
+    # Outbox topics of bundles: one row whose payload is {"events": [announced event,
+    # ...]}, written by a bulk operation instead of a row per event. The relay hands
+    # the events to the gateway's intake in batches; the receivers see them one by one.
+    bundled_events: Sequence[str] = ()
 
 
 def build_verifier(settings: ProcessSettings, app: FastAPI) -> TokenVerifier:
@@ -159,6 +163,49 @@ def event_batch_publisher(app: FastAPI, settings: ServiceSettings) -> BatchHandl
     return publish
 
 
+BUNDLE_LIMIT = 1000  # events per call to the batch intake (its own limit)
+
+
+def bundle_publisher(publish: BatchHandler, limit: int = BUNDLE_LIMIT) -> Handler:
+    """Relay handler for a bundle row: its events go to the batch intake `limit` at a
+    time. A call that fails fails the row, which is retried whole: the intake is
+    idempotent on event ids, so the events it took before come back as duplicates.
+    Events the intake refuses (malformed) dead-letter the row once every other event
+    has been handed over."""
+
+    async def send(event_id: str, payload: dict[str, Any]) -> None:
+        events = payload.get("events")
+        if not isinstance(events, list) or not events:
+            raise PermanentFailure(f"bundle {event_id} holds no events")
+        refused: list[str] = []
+        for start in range(0, len(events), limit):
+            chunk = events[start : start + limit]
+            items = [
+                Claimed(
+                    id=0,
+                    event_id=str(e.get("event_id") or f"{event_id}#{start + n}"),
+                    topic=str(e.get("type") or ""),
+                    payload=e,
+                    attempts=0,
+                )
+                for n, e in enumerate(chunk)
+                if isinstance(e, dict)
+            ]
+            if len(items) != len(chunk):
+                raise PermanentFailure(f"bundle {event_id} holds an event that is not an object")
+            for item, outcome in zip(items, await publish(items), strict=True):
+                if isinstance(outcome, PermanentFailure):
+                    refused.append(f"{item.event_id}: {outcome}")
+                elif outcome is not None:
+                    raise outcome
+        if refused:
+            raise PermanentFailure(
+                f"{len(refused)} of {len(events)} events refused: " + "; ".join(refused[:3])
+            )
+
+    return send
+
+
 def operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -184,6 +231,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             publish = event_batch_publisher(app, settings)
             batch_handlers = dict.fromkeys(spec.published_events, publish)
             send_batch_size = settings.outbox_batch_size
+            for topic in spec.bundled_events:
+                handlers[topic] = bundle_publisher(publish)
         if handlers or batch_handlers:
             relay = OutboxRelay(
                 app.state.db,

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from gateway.main import MIGRATIONS, Gateway
 from gateway.models import KERNEL_TABLES, WebhookDelivery, WebhookEvent
-from kernel.app import event_batch_publisher
+from kernel.app import bundle_publisher, event_batch_publisher
 from kernel.db import Database
 from kernel.outbox import OutboxRelay, enqueue_many, pending_count
 from kernel.settings import ServiceSettings
@@ -238,6 +238,67 @@ async def test_a_gateway_without_the_batch_intake_gets_events_one_by_one(
                 rows = dict((await s.execute(select(OUTBOX.c.event_id, OUTBOX.c.status))).all())
             assert rows == {"o0": "delivered", "o1": "delivered", "o2": "delivered", "o3": "dead"}
             assert await _count(gw, WebhookEvent) == 3
+        finally:
+            await app.state.http.aclose()
+            await svc_db.dispose()
+            await ctx.__aexit__(None, None, None)
+
+
+async def test_a_bundle_is_announced_event_by_event_in_batches(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A bulk operation's bundle row (kernel `bundled_events`): its events reach the
+    intake `limit` at a time; a failed call retries the row whole without delivering
+    anything twice; a malformed event dead-letters the row after the others went."""
+    gw, ctx = await _started(_settings(tmp_path, database_url))
+    async with scratch_database("event_batches_bundle", MIGRATIONS) as svc_url:
+        svc_db = Database(svc_url)
+        transport = _Counting(httpx.ASGITransport(app=gw))
+        app = _service_side(gw, transport)
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=gw), base_url="http://gw"
+            ) as c:
+                await _subscribe(c, gw)
+            good = {"events": [p for _, p, _ in _announcements(2500)]}
+            bad_events = [p for _, p, _ in _announcements(3, start=5000)]
+            bad_events[1] = {**bad_events[1], "region": "x" * 20}
+            async with svc_db.transaction() as s:
+                await enqueue_many(
+                    s,
+                    OUTBOX,
+                    [
+                        ("personnel.created.bundle", good, "bundle:0"),
+                        ("personnel.created.bundle", {"events": bad_events}, "bundle:5000"),
+                    ],
+                )
+            settings = ServiceSettings(service_name="roster", gateway_url="http://gw")
+            send = bundle_publisher(event_batch_publisher(app, settings), limit=1000)
+            relay = OutboxRelay(svc_db, OUTBOX, {"personnel.created.bundle": send})
+            relay.retry.base_seconds = relay.retry.max_seconds = 0.001
+            # the second call of the big bundle fails: the row is retried whole
+            original = transport.handle_async_request
+            seen = {"n": 0}
+
+            async def second_call_fails(request: httpx.Request) -> httpx.Response:
+                seen["n"] += 1
+                if seen["n"] == 2:
+                    return httpx.Response(503, json={"code": "database_unavailable"})
+                return await original(request)
+
+            transport.handle_async_request = second_call_fails  # type: ignore[method-assign]
+            for _ in range(10):
+                await relay.drain(max_rounds=20)
+                async with svc_db.session() as s:
+                    rows = dict((await s.execute(select(OUTBOX.c.event_id, OUTBOX.c.status))).all())
+                if "pending" not in rows.values():
+                    break
+            assert rows == {"bundle:0": "delivered", "bundle:5000": "dead"}
+            # the big bundle (claimed first): 1 call taken, 1 failed, then all 3 again
+            # (the first 1,000 come back as duplicates); 1 call for the bad bundle
+            assert seen["n"] == 2 + 3 + 1
+            assert await _count(gw, WebhookEvent) == 2500 + 2
+            assert await _count(gw, WebhookDelivery) == 2500 + 2
         finally:
             await app.state.http.aclose()
             await svc_db.dispose()

@@ -20,6 +20,10 @@ from services.roster.models import Personnel
 
 PERSONNEL_CREATED = "personnel.created"
 PERSONNEL_DEPARTED = "personnel.departed"
+# One outbox row for a bulk import's batch of new files: {"events": [personnel.created
+# document, ...]}. The relay announces its events one by one (kernel `bundled_events`),
+# so subscribers see exactly what `POST /personnel` gives them.
+PERSONNEL_CREATED_BUNDLE = "personnel.created.bundle"
 API_PREFIX = "/api/v1/roster"
 
 

@@ -23,6 +23,7 @@ checks.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import traceback
@@ -38,10 +39,8 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
-    cast,
     func,
     insert,
-    literal,
     select,
     text,
     update,
@@ -51,7 +50,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Principal
-from kernel.db import Database, UTCDateTime, utcnow
+from kernel.db import Database, utcnow
 from services.common.resident_id import redact_id_numbers
 from services.roster import events
 from services.roster.db import KERNEL_TABLES
@@ -208,65 +207,24 @@ async def allocate_ids(session: AsyncSession, count: int, sequence: str | None) 
     return list(range(int(top) + 1, int(top) + 1 + count))
 
 
-def _created_payload_sqlite(occurred_at: Any) -> tuple[Any, Any]:
-    """The `personnel.created` event id and payload of a personnel row (SQLite)."""
-    p = Personnel.__table__.c
-    topic = events.PERSONNEL_CREATED
-    event_id = literal(f"{topic}:") + cast(p.id, String)
-    data = func.json_object(
-        "personnel_id", p.id,
-        "url", literal(f"{events.API_PREFIX}/personnel/") + cast(p.id, String),
-        "region", p.region,
-        "post_category", p.post_category,
-        "post", p.post,
-        "status", p.status,
-        "hire_date", p.hire_date,
-        "external_reference", p.external_reference,
-    )  # fmt: skip
-    payload = func.json_object(
-        "event_id", event_id,
-        "type", topic,
-        "occurred_at", occurred_at,
-        "region", p.region,
-        "data", data,
-    )  # fmt: skip
-    return event_id, payload
-
-
 async def enqueue_created(
-    session: AsyncSession, ids: list[int], documents: list[str] | None, now: datetime
+    session: AsyncSession, ids: list[int], documents: list[str], now: datetime
 ) -> None:
-    """One `personnel.created` outbox event per new file (`events.personnel_created`'s
-    document), in the same transaction. On PostgreSQL the documents come written as
-    JSON text (`events.created_documents`) and go in with COPY like the files; SQLite
-    builds them from the rows just inserted."""
+    """The batch's `personnel.created` events (`events.personnel_created`'s documents,
+    written as JSON text by `events.created_documents`) in one outbox bundle, in the
+    same transaction as the files: one row instead of one per file, COPied on
+    PostgreSQL. The relay announces the events one by one."""
     if not ids:
         return
-    if documents is not None:
-        topic = events.PERSONNEL_CREATED
-        await bulk_insert(
-            session,
-            KERNEL_TABLES.outbox,
-            OUTBOX_COLUMNS,
-            [
-                (f"{topic}:{pid}", topic, document, now, "pending", 0, now)
-                for pid, document in zip(ids, documents, strict=True)
-            ],
-        )
-        return
-    outbox = KERNEL_TABLES.outbox
-    p = Personnel.__table__.c
-    event_id, payload = _created_payload_sqlite(literal(now.isoformat()))
-    rows = select(
-        event_id,
-        literal(events.PERSONNEL_CREATED),
-        payload,
-        literal(now, UTCDateTime()),
-        literal("pending"),
-        literal(0),
-        literal(now, UTCDateTime()),
-    ).where(p.id.in_(ids))
-    await session.execute(insert(outbox).from_select(list(OUTBOX_COLUMNS), rows))
+    text = '{"events":[' + ",".join(documents) + "]}"
+    payload: Any = text if dialect_of(session) == "postgresql" else json.loads(text)
+    topic = events.PERSONNEL_CREATED_BUNDLE
+    await bulk_insert(
+        session,
+        KERNEL_TABLES.outbox,
+        OUTBOX_COLUMNS,
+        [(f"{topic}:{ids[0]}", topic, payload, now, "pending", 0, now)],
+    )
 
 
 async def add_to_counters(session: AsyncSession, deltas: dict[str, tuple[int, int]]) -> None:
@@ -570,8 +528,8 @@ class Importer:
             self.sequence = await personnel_sequence(session)
         ids = await allocate_ids(session, len(landing), self.sequence)
         people: list[tuple[Any, ...]] = []
-        # the events' documents as JSON text, for COPY (SQLite writes them from the rows)
-        documents: list[str] | None = [] if dialect_of(session) == "postgresql" else None
+        # the events' documents as JSON text, for the outbox bundle
+        documents: list[str] = []
         document = events.created_documents(now)
         contracts: list[tuple[Any, ...]] = []
         deltas: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -589,11 +547,10 @@ class Importer:
                 p.step, ready.level_since, status, ready.status_since,
                 p.external_reference, reservation_id, job.import_id, c.line, now, who, now, 1,
             ))  # fmt: skip
-            if documents is not None:
-                documents.append(document(
-                    pid, p.region, p.post_category, p.post, status, p.hire_date,
-                    p.external_reference,
-                ))  # fmt: skip
+            documents.append(document(
+                pid, p.region, p.post_category, p.post, status, p.hire_date,
+                p.external_reference,
+            ))  # fmt: skip
             if p.contract is not None:
                 t = p.contract
                 contracts.append(
