@@ -95,8 +95,12 @@ def build_api(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings.database_url, pool_size=settings.db_pool_size)
-        app.state.http = make_client(timeout=settings.upstream_timeout_seconds)
+        # One shared, pooled client towards the services. The forwarder sends on its
+        # transport (the same pool) without the client's layers (gateway/proxy.py).
         forwarding = make_transport()
+        app.state.http = make_client(
+            timeout=settings.upstream_timeout_seconds, transport=forwarding
+        )
         keyring = load_keyring(settings)
         app.state.keyring = keyring
         issuers = [
@@ -159,7 +163,6 @@ def build_api(settings: GatewaySettings) -> FastAPI:
         finally:
             await relay.stop()
             await app.state.webhook_http.aclose()
-            await forwarding.aclose()
             await app.state.http.aclose()
             await app.state.db.dispose()
 

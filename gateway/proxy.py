@@ -3,11 +3,12 @@ ASGI: no framework routing on the hot path. It enforces the body limit, matches
 the policy table, verifies the token and its roles, then streams the request to
 the service and the response back.
 
-Requests go straight to one shared httpx transport (aiohttp's, `kernel/http.py`), not
-through an `httpx.AsyncClient`: a proxy wants none of a client's layers (default
-headers, redirects, auth flows) and above all not its cookie jar, which would keep a
-`Set-Cookie` from one caller's answer and send it upstream with the next caller's
-request. It also saves about a tenth of the gateway's CPU per request."""
+Requests go over the pool of the gateway's one shared `httpx.AsyncClient` (aiohttp's
+transport, `kernel/http.py`), handed to its transport directly rather than through the
+client's `send`: a proxy wants none of a client's layers (default headers, redirects,
+auth flows) and above all not its cookie jar, which would keep a `Set-Cookie` from one
+caller's answer and send it upstream with the next caller's request. It also saves
+about a tenth of the gateway's CPU per request."""
 
 from __future__ import annotations
 

@@ -16,9 +16,15 @@ def make_transport(*, max_connections: int = 200) -> httpx.AsyncBaseTransport:
     return AiohttpTransport()
 
 
-def make_client(*, timeout: float = 10.0, max_connections: int = 200) -> httpx.AsyncClient:
+def make_client(
+    *,
+    timeout: float = 10.0,
+    max_connections: int = 200,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The pooled client; `transport` when the caller also uses the pool directly."""
     return httpx.AsyncClient(
-        transport=make_transport(max_connections=max_connections),
+        transport=transport or make_transport(max_connections=max_connections),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
         follow_redirects=False,
     )
