@@ -166,10 +166,11 @@ async def test_full_pipeline(client, issuer, roster, app) -> None:
         [
             {
                 "application_id": ids["p2"],
+                # p2 is a woman: the women's items, and the shuttle run alone fails
                 "measurements": {
-                    "shuttle_10m_x4": "13.9",
-                    "run_1000m": "4'10",
-                    "vertical_jump_touch": "270",
+                    "shuttle_10m_x4": "14.6",
+                    "run_800m": "4'05",
+                    "vertical_jump_touch": "240",
                 },
             },
             {"application_id": ids["p3"], "passed": True},
@@ -185,6 +186,10 @@ async def test_full_pipeline(client, issuer, roster, app) -> None:
             "owed_gates": [],
         }
     ]
+    lost = (await client.get(f"{API}/applications/{ids['p2']}/history", headers=rec)).json()
+    scored = [e for e in lost["items"] if e["kind"] == "score" and e["stage"] == "fitness"]
+    assert [e["data"]["failed_items"] for e in scored] == [["shuttle_10m_x4"]]
+    assert scored[0]["reason"] == "failed shuttle_10m_x4"
     p1 = (await client.get(f"{API}/applications/{ids['p1']}", headers=rec)).json()
     assert p1["status"] == "place" and p1["called"]
     assert (await close(client, rec, cid, "fitness", expect=409))["code"] == "results_missing"
