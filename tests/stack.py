@@ -10,7 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing, suppress
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +222,75 @@ class Stack:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.tmp.cleanup()
+
+
+# --- databases for a stack ----------------------------------------------------------------
+
+
+def admin_sql(base_url: str, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the PostgreSQL server of `base_url`."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+
+    async def run() -> None:
+        conn = await asyncpg.connect(
+            user=url.username or "postgres",
+            password=url.password,
+            host=url.host or "127.0.0.1",
+            port=url.port or 5432,
+            database=url.database or "postgres",
+            timeout=10,
+        )
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@contextmanager
+def process_databases(prefix: str, base_url: str | None = None) -> Iterator[dict[str, str]]:
+    """With a PostgreSQL server (`base_url`, else AUXPOL_TEST_DATABASE_URL): a fresh
+    database per process, `<prefix>_<process>_<random>`, migrated by the stack and dropped
+    afterwards. Without one: no URLs (SQLite files in the stack's directory)."""
+    from sqlalchemy.engine import make_url
+
+    from kernel.testing import postgres_base_url
+
+    base = base_url or postgres_base_url()
+    if base is None:
+        yield {}
+        return
+    suffix = uuid.uuid4().hex[:8]
+    created: dict[str, str] = {}
+    try:
+        for name in NAMES:
+            db = f"{prefix}_{name}_{suffix}"
+            admin_sql(base, f'CREATE DATABASE "{db}"')
+            created[name] = (
+                make_url(base)
+                .set(drivername="postgresql+asyncpg", database=db)
+                .render_as_string(hide_password=False)
+            )
+        yield created
+    finally:
+        for url in created.values():
+            admin_sql(base, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@contextmanager
+def running_stack(prefix: str, *, postgres: str | None = None, **options: Any) -> Iterator[Stack]:
+    """A started `Stack(separate=True, ...)` on `process_databases(prefix, postgres)`,
+    closed afterwards."""
+    with process_databases(prefix, postgres) as urls:
+        stack = Stack(separate=True, database_urls=urls, **options)
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.close()

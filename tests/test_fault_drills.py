@@ -21,15 +21,13 @@ local server at 127.0.0.1:5432 when the variable is unset) and fails if there is
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -46,7 +44,9 @@ from services.common.resident_id import make_id_number
 from services.compensation import demo as pay_demo
 from services.recruitment.eligibility import NEGATIVE_LIST
 from services.roster import demo as roster_demo
-from tests.stack import NAMES, Stack, free_port
+from tests.stack import NAMES, Stack, free_port, running_stack
+
+PREFIX = "auxpol_drill"
 
 pytestmark = pytest.mark.e2e
 
@@ -81,66 +81,6 @@ def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "it") ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.2)
-
-
-def _admin_sql(base_url: str, statement: str) -> None:
-    import asyncpg
-
-    url = make_url(base_url)
-
-    async def run() -> None:
-        conn = await asyncpg.connect(
-            user=url.username or "postgres",
-            password=url.password,
-            host=url.host or "127.0.0.1",
-            port=url.port or 5432,
-            database=url.database or "postgres",
-            timeout=10,
-        )
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
-@contextmanager
-def postgres_databases(base_url: str) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database per process (migrated by the stack), dropped after."""
-    suffix = uuid.uuid4().hex[:8]
-    created: dict[str, str] = {}
-    try:
-        for name in NAMES:
-            db = f"auxpol_drill_{name}_{suffix}"
-            _admin_sql(base_url, f'CREATE DATABASE "{db}"')
-            created[name] = (
-                make_url(base_url)
-                .set(drivername="postgresql+asyncpg", database=db)
-                .render_as_string(hide_password=False)
-            )
-        yield created
-    finally:
-        for url in created.values():
-            db = url.rsplit("/", 1)[1]
-            _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-
-@contextmanager
-def running_stack(
-    *, postgres: str | None = None, extra_env: dict[str, str] | None = None
-) -> Iterator[Stack]:
-    base = postgres or postgres_base_url()
-    databases: AbstractContextManager[dict[str, str]] = (
-        postgres_databases(base) if base else nullcontext({})
-    )
-    with databases as urls:
-        stack = Stack(separate=True, database_urls=urls, extra_env=extra_env)
-        try:
-            stack.start()
-            yield stack
-        finally:
-            stack.close()
 
 
 def admin_client(stack: Stack) -> httpx.Client:
@@ -232,7 +172,7 @@ def readyz_is(base_url: str, status: int) -> Callable[[], bool]:
 
 
 def test_gateway_keeps_serving_with_one_service_down() -> None:
-    with running_stack() as stack, admin_client(stack) as api:
+    with running_stack(PREFIX) as stack, admin_client(stack) as api:
         county_setup(api, seats=50)
         ok(api.post(f"{ROSTER}/personnel", json=person(1)), 201)
         ok(api.get(f"{PAY}/payroll-runs", params={"region": COUNTY}))
@@ -372,7 +312,7 @@ def test_hanging_webhook_receiver_times_out_and_retries_without_blocking_others(
     with (
         Receiver() as hanging,
         Receiver() as healthy,
-        running_stack(extra_env=env) as stack,
+        running_stack(PREFIX, extra_env=env) as stack,
         admin_client(stack) as api,
     ):
         county_setup(api, seats=50)
@@ -534,7 +474,7 @@ def campaign_ready_to_hire(api: httpx.Client, places: int) -> tuple[int, list[in
 
 def test_roster_killed_while_hires_are_relayed_gets_every_hire_once() -> None:
     places = 40
-    with running_stack() as stack, admin_client(stack) as api:
+    with running_stack(PREFIX) as stack, admin_client(stack) as api:
         county_setup(api, seats=100)
         cid, ids, reference = campaign_ready_to_hire(api, places)
         roster = stack.service_url("roster")
@@ -653,7 +593,7 @@ def calculate_and_kill(stack: Stack, run_id: int) -> httpx.Response:
 
 
 def test_compensation_killed_mid_calculation_leaves_the_run_whole() -> None:
-    with running_stack() as stack, admin_client(stack) as api:
+    with running_stack(PREFIX) as stack, admin_client(stack) as api:
         county_setup(api, seats=PAYROLL_PEOPLE + 100)
         ok(api.put(f"{ROSTER}/regions/371327001", json={"name": "十字路街道"}), 200, 201)
         import_people(api, PAYROLL_PEOPLE)
@@ -818,7 +758,7 @@ def test_postgres_restart_under_load_loses_no_acknowledged_write() -> None:
         ("127.0.0.1", 5432),
         ("localhost", 5432),
     ), f"this drill restarts the local cluster {'/'.join(PG_CLUSTER)}, not {server.host}"
-    with running_stack(postgres=base) as stack, admin_client(stack) as api:
+    with running_stack(PREFIX, postgres=base) as stack, admin_client(stack) as api:
         county_setup(api, seats=100_000)
         urls = {name: stack.service_url(name) for name in NAMES if name != "gateway"}
         urls["gateway"] = stack.url

@@ -31,15 +31,12 @@ counted by reason and printed. Any other refusal by the request parser is a find
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +48,8 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.specs.openapi import object_authorization
-from sqlalchemy.engine import make_url
 
-from kernel.testing import postgres_base_url
-from tests.stack import NAMES, Stack
+from tests.stack import Stack, process_databases
 
 pytestmark = pytest.mark.e2e
 
@@ -88,46 +83,9 @@ schemathesis.serializer.alias("text/csv", "text/plain")
 # --- the stack and its users ---------------------------------------------------------------
 
 
-@contextmanager
-def databases() -> Iterator[dict[str, str]]:
-    """SQLite in the stack's directory, or with AUXPOL_TEST_DATABASE_URL a fresh
-    PostgreSQL database per process (PostgreSQL enforces what SQLite lets pass: column
-    lengths, integer ranges...)."""
-    base = postgres_base_url()
-    if base is None:
-        yield {}
-        return
-    suffix = uuid.uuid4().hex[:8]
-    urls = {
-        name: make_url(base)
-        .set(drivername="postgresql+asyncpg", database=f"auxpol_fuzz_{name}_{suffix}")
-        .render_as_string(hide_password=False)
-        for name in NAMES
-    }
-    for url in urls.values():
-        asyncio.run(_admin_sql(base, f'CREATE DATABASE "{make_url(url).database}"'))
-    try:
-        yield urls
-    finally:
-        for url in urls.values():
-            db = make_url(url).database
-            asyncio.run(_admin_sql(base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-
-
-async def _admin_sql(base: str, statement: str) -> None:
-    import asyncpg
-
-    url = make_url(base).set(drivername="postgresql")
-    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with databases() as urls:
+    with process_databases("auxpol_fuzz") as urls:
         running = Stack(
             demo=True,
             database_urls=urls,
@@ -255,8 +213,7 @@ def run(schema: Any, report: Report | None = None, *, retry_faults: bool = True)
                         )
                     )
         elif isinstance(event, events.NonFatalError):
-            method, _, path = event.label.partition(" ")
-            if retry_faults and _interpreter_fault(event.value) and path.startswith("/"):
+            if retry_faults and _interpreter_fault(event.value):
                 faulted.append(event.label)
                 report.reruns.append(f"{event.label}: {event.value!r}")
                 continue
@@ -266,9 +223,13 @@ def run(schema: Any, report: Report | None = None, *, retry_faults: bool = True)
         elif isinstance(event, events.EngineFinished):
             report.stop_reason = event.stop_reason
     report.seconds += time.monotonic() - started
-    for label in dict.fromkeys(faulted):
-        method, _, path = label.partition(" ")
-        run(schema.include(method=method, path=path), report, retry_faults=False)
+    labels = list(dict.fromkeys(faulted))
+    operations = [label.partition(" ") for label in labels]
+    if any(not path.startswith("/") for _, _, path in operations):
+        run(schema, report, retry_faults=False)  # a phase, not one operation: all again
+    else:
+        for method, _, path in operations:
+            run(schema.include(method=method, path=path), report, retry_faults=False)
     return report
 
 

@@ -27,25 +27,19 @@ real tokens, and only the gateway's public API:
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from kernel.testing import postgres_base_url
 from services.common.resident_id import make_id_number
 from services.recruitment import clock
 from services.recruitment.eligibility import NEGATIVE_LIST
-from tests.stack import NAMES, Stack
+from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -119,64 +113,6 @@ def wait_for(check: Any, timeout: float = 60, what: str = "condition") -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.2)
-
-
-def _admin_sql(base_url: str, statement: str) -> None:
-    import asyncpg
-
-    url = make_url(base_url)
-
-    async def run() -> None:
-        conn = await asyncpg.connect(
-            user=url.username or "postgres",
-            password=url.password,
-            host=url.host or "127.0.0.1",
-            port=url.port or 5432,
-            database=url.database or "postgres",
-            timeout=10,
-        )
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
-@contextmanager
-def postgres_databases(base_url: str) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database per process (migrated by the stack), dropped after."""
-    suffix = uuid.uuid4().hex[:8]
-    created: dict[str, str] = {}
-    try:
-        for name in NAMES:
-            db = f"auxpol_pipeline_{name}_{suffix}"
-            _admin_sql(base_url, f'CREATE DATABASE "{db}"')
-            created[name] = (
-                make_url(base_url)
-                .set(drivername="postgresql+asyncpg", database=db)
-                .render_as_string(hide_password=False)
-            )
-        yield created
-    finally:
-        for url in created.values():
-            dropped = make_url(url).database
-            _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
-
-
-@contextmanager
-def running_stack() -> Iterator[Stack]:
-    base = postgres_base_url()
-    databases: AbstractContextManager[dict[str, str]] = (
-        postgres_databases(base) if base else nullcontext({})
-    )
-    with databases as urls:
-        stack = Stack(separate=True, database_urls=urls)
-        try:
-            stack.start()
-            yield stack
-        finally:
-            stack.close()
 
 
 def set_up_county(stack: Stack) -> None:
@@ -257,7 +193,7 @@ def as_csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def test_full_pipeline_through_the_gateway() -> None:
-    with running_stack() as stack:
+    with running_stack("auxpol_pipeline") as stack:
         set_up_county(stack)
         province, county = login(stack, "pipe_linyi"), login(stack, "pipe_junan")
         rec, auditor = login(stack, "pipe_recruiter"), login(stack, "pipe_auditor")
