@@ -131,6 +131,9 @@ def _record(
     reason: str | None,
     data: dict[str, Any],
 ) -> None:
+    """Append a life event to the file's audit log: what, when, who and why. The file
+    itself changed now."""
+    person.updated_at = ctx.now
     ctx.session.add(
         PersonnelEvent(
             personnel_id=person.id,
@@ -142,10 +145,6 @@ def _record(
             recorded_by=ctx.principal.sub,
         )
     )
-
-
-def _touch(ctx: Ctx, person: Personnel) -> None:
-    person.updated_at = ctx.now
 
 
 def _alive(person: Personnel) -> None:
@@ -412,7 +411,6 @@ async def patch_person(ctx: Ctx, person: Personnel, body: PersonnelPatch) -> Per
         return person
     for field, (_, new) in changes.items():
         setattr(person, field, new)
-    _touch(ctx, person)
     kind = "transferred" if "region" in changes else "updated"
     _record(ctx, person, kind, ctx.today, body.reason, {"changes": jsonable_changes(changes)})
     await session.flush()
@@ -447,7 +445,6 @@ async def depart(ctx: Ctx, person: Personnel, body: DepartureIn) -> StatusChange
     person.status_since = body.date
     person.left_date = body.date
     person.departure_reason = body.reason.value
-    _touch(ctx, person)
     _record(
         ctx,
         person,
@@ -508,7 +505,6 @@ async def change_status(ctx: Ctx, person: Personnel, body: StatusChangeIn) -> St
     session.add(change)
     person.status = target.value
     person.status_since = body.date
-    _touch(ctx, person)
     kind = {
         (Status.PROBATION, Status.ACTIVE): "probation_passed",
         (Status.ACTIVE, Status.SUSPENDED): "suspended",
@@ -549,7 +545,6 @@ async def add_assessment(
     if person.last_assessment_year is None or body.year >= person.last_assessment_year:
         person.last_assessment_year = body.year
         person.last_assessment_grade = body.grade.value
-    _touch(ctx, person)
     _record(
         ctx,
         person,
@@ -625,7 +620,6 @@ async def change_level(ctx: Ctx, person: Personnel, body: LevelChangeIn) -> Leve
     if body.level != person.level:
         person.level_since = body.date
     person.level, person.step = body.level, body.step
-    _touch(ctx, person)
     _record(
         ctx,
         person,
@@ -687,7 +681,6 @@ async def add_contract(ctx: Ctx, person: Personnel, body: ContractIn) -> Contrac
         recorded_by=ctx.principal.sub,
     )
     session.add(row)
-    _touch(ctx, person)
     _record(
         ctx,
         person,
@@ -718,7 +711,6 @@ async def add_reward(ctx: Ctx, person: Personnel, body: RewardIn) -> Reward:
         recorded_by=ctx.principal.sub,
     )
     ctx.session.add(row)
-    _touch(ctx, person)
     _record(
         ctx,
         person,
@@ -747,7 +739,6 @@ async def add_punishment(ctx: Ctx, person: Personnel, body: PunishmentIn) -> Pun
         recorded_by=ctx.principal.sub,
     )
     ctx.session.add(row)
-    _touch(ctx, person)
     _record(
         ctx,
         person,
@@ -776,7 +767,6 @@ async def add_training(ctx: Ctx, person: Personnel, body: TrainingIn) -> Trainin
         recorded_by=ctx.principal.sub,
     )
     ctx.session.add(row)
-    _touch(ctx, person)
     _record(
         ctx,
         person,
