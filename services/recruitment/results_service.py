@@ -349,13 +349,23 @@ async def record_results(
     return await _record_gates(session, ctx, principal, stage, results, targets)
 
 
-def _refuse(
-    results: Sequence[Result], bad: list[int], error: type[DomainError], message: str
-) -> None:
+def _refuse(bad: list[int], error: type[DomainError], message: str) -> None:
     if bad:
         raise error(
             f"{len(bad)} {message}: " + ", ".join(str(i) for i in bad[:20]),
             application_ids=bad[:100],
+        )
+
+
+def _refuse_unmatched(exists: list[int], nothing: list[int]) -> None:
+    """A new result for an application that has one, or a correction for one that has
+    none: the batch is refused."""
+    _refuse(exists, ResultExists, "application(s) already have a result; send a correction_reason")
+    if nothing:
+        raise ValidationProblem(
+            f"{len(nothing)} correction(s) have no result to correct: "
+            + ", ".join(str(i) for i in nothing[:20]),
+            code="nothing_to_correct",
         )
 
 
@@ -384,7 +394,7 @@ async def _record_scores(
     targets = await _score_targets(session, ctx, stage, [r.application_id for r in results])
     _unknown(results, targets)
     not_in = [r.application_id for r in results if targets[r.application_id][0] != "applied"]
-    _refuse(results, not_in, NotInStage, f"application(s) are not taking the {stage.value} stage")
+    _refuse(not_in, NotInStage, f"application(s) are not taking the {stage.value} stage")
     exists: list[int] = []
     nothing: list[int] = []
     drop = ctx.rules.interview_scoring.drop_extremes
@@ -407,18 +417,7 @@ async def _record_scores(
             r.detail = {**(r.detail or {}), "previous": "absent" if absent else str(value)}
         if r.absent:
             r.score = None
-    _refuse(
-        results,
-        exists,
-        ResultExists,
-        "application(s) already have a result; send a correction_reason",
-    )
-    if nothing:
-        raise ValidationProblem(
-            f"{len(nothing)} correction(s) have no result to correct: "
-            + ", ".join(str(i) for i in nothing[:20]),
-            code="nothing_to_correct",
-        )
+    _refuse_unmatched(exists, nothing)
     ids = [r.application_id for r in results]
     scores = [r.score for r in results]
     absents = [r.absent for r in results]
@@ -472,9 +471,7 @@ async def _record_gates(
     targets: dict[int, Any],
 ) -> Recorded:
     not_in = [r.application_id for r in results if targets[r.application_id].status != "place"]
-    _refuse(
-        results, not_in, NotInStage, f"application(s) do not hold a place to take {stage.value}"
-    )
+    _refuse(not_in, NotInStage, f"application(s) do not hold a place to take {stage.value}")
     closed = [
         r.application_id
         for r in results
@@ -503,18 +500,7 @@ async def _record_gates(
             nothing.append(r.application_id)
         elif r.correction_reason:
             r.kind = "correction"
-    _refuse(
-        results,
-        exists,
-        ResultExists,
-        "application(s) already have a result; send a correction_reason",
-    )
-    if nothing:
-        raise ValidationProblem(
-            f"{len(nothing)} correction(s) have no result to correct: "
-            + ", ".join(str(i) for i in nothing[:20]),
-            code="nothing_to_correct",
-        )
+    _refuse_unmatched(exists, nothing)
     now = clock.now()
     await bulk.insert_rows(
         session,
