@@ -127,13 +127,7 @@ class Forwarder:
                     )
                     return
         if length > self.max_body:
-            await send_problem(
-                send,
-                413,
-                "payload_too_large",
-                "Request body too large",
-                f"the limit is {self.max_body} bytes",
-            )
+            await self._too_large(send)
             return
 
         rule = self.policy.match(method, path)
@@ -235,43 +229,29 @@ class Forwarder:
         try:
             response = await self.transport.handle_async_request(request)
         except BodyTooLarge:
-            await send_problem(
-                send,
-                413,
-                "payload_too_large",
-                "Request body too large",
-                f"the limit is {self.max_body} bytes",
-            )
+            await self._too_large(send)
             return
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-            # (the aiohttp transport reports a refused connection as ConnectTimeout)
-            await send_problem(
-                send,
-                503,
-                "upstream_unavailable",
-                "Service unavailable",
-                "the service is not reachable; try again shortly",
-                [(b"retry-after", b"5")],
-            )
-            return
-        except httpx.TimeoutException:
-            await send_problem(
-                send,
-                504,
-                "upstream_timeout",
-                "Gateway timeout",
-                "the service did not answer in time",
-            )
-            return
-        except httpx.HTTPError:
-            await send_problem(
-                send,
-                503,
-                "upstream_unavailable",
-                "Service unavailable",
-                "the service is not reachable; try again shortly",
-                [(b"retry-after", b"5")],
-            )
+        except httpx.HTTPError as exc:
+            # A connection refused (the aiohttp transport reports it as ConnectTimeout), a
+            # full pool or a broken one is 503; a service that did not answer in time, 504.
+            unreachable = (httpx.ConnectTimeout, httpx.PoolTimeout)
+            if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, unreachable):
+                await send_problem(
+                    send,
+                    504,
+                    "upstream_timeout",
+                    "Gateway timeout",
+                    "the service did not answer in time",
+                )
+            else:
+                await send_problem(
+                    send,
+                    503,
+                    "upstream_unavailable",
+                    "Service unavailable",
+                    "the service is not reachable; try again shortly",
+                    [(b"retry-after", b"5")],
+                )
             return
         try:
             await send(
@@ -293,6 +273,15 @@ class Forwarder:
             await send({"type": "http.response.body", "body": b""})
         finally:
             await response.aclose()
+
+    async def _too_large(self, send: Send) -> None:
+        await send_problem(
+            send,
+            413,
+            "payload_too_large",
+            "Request body too large",
+            f"the limit is {self.max_body} bytes",
+        )
 
     async def _body(self, receive: Receive) -> AsyncIterator[bytes]:
         received = 0
