@@ -44,6 +44,7 @@ from bench.common import (
     user_token,
 )
 from bench.harness import Figure
+from services.compensation import demo as pay_demo
 from tests.stack import Stack
 
 API = "/api/v1/compensation"
@@ -72,14 +73,7 @@ def schedule() -> dict[str, Any]:
             {"name": "work_allowance", "amount": "350.00", "posts": None},
             {"name": "duty_allowance", "amount": "200.00", "posts": ["patrol", "traffic"]},
         ],
-        "contributions": {
-            "pension": {"employer": "0.16", "employee": "0.08"},
-            "medical": {"employer": "0.06", "employee": "0.02"},
-            "unemployment": {"employer": "0.005", "employee": "0.005"},
-            "work_injury": {"employer": "0.004", "employee": "0"},
-            "maternity": {"employer": "0.008", "employee": "0"},
-            "housing_fund": {"employer": "0.07", "employee": "0.07"},
-        },
+        "contributions": pay_demo.CONTRIBUTIONS,
         "base_floor_ratio": "0.6",
         "base_cap_ratio": "3",
         "local_average_wage": "7000.00",

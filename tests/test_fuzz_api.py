@@ -49,6 +49,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.specs.openapi import object_authorization
 
+from services.compensation import demo as pay_demo
 from tests.stack import Stack, process_databases
 
 pytestmark = pytest.mark.e2e
@@ -465,14 +466,7 @@ SCHEDULE = {
         "none": "0.00",
     },
     "allowances": [{"name": "work_allowance", "amount": "350.00", "posts": None}],
-    "contributions": {
-        "pension": {"employer": "0.16", "employee": "0.08"},
-        "medical": {"employer": "0.06", "employee": "0.02"},
-        "unemployment": {"employer": "0.005", "employee": "0.005"},
-        "work_injury": {"employer": "0.004", "employee": "0"},
-        "maternity": {"employer": "0.008", "employee": "0"},
-        "housing_fund": {"employer": "0.07", "employee": "0.07"},
-    },
+    "contributions": pay_demo.CONTRIBUTIONS,
     "base_floor_ratio": "0.6",
     "base_cap_ratio": "3",
     "local_average_wage": "5000.00",

@@ -45,6 +45,18 @@ def level_pay() -> dict[str, list[str]]:
     }
 
 
+# Employer and employee rates of the five insurances and the housing fund (Shandong),
+# as a schedule states them; the bench and the fuzz test pay with the same rates.
+CONTRIBUTIONS = {
+    "pension": {"employer": "0.16", "employee": "0.08"},
+    "medical": {"employer": "0.06", "employee": "0.02"},
+    "unemployment": {"employer": "0.005", "employee": "0.005"},
+    "work_injury": {"employer": "0.004", "employee": "0"},
+    "maternity": {"employer": "0.008", "employee": "0"},
+    "housing_fund": {"employer": "0.07", "employee": "0.07"},
+}
+
+
 def schedule(position_pay: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "level_pay": level_pay(),
@@ -60,14 +72,7 @@ def schedule(position_pay: dict[str, str] | None = None) -> dict[str, Any]:
             {"name": "work_allowance", "amount": "350.00", "posts": None},
             {"name": "duty_allowance", "amount": "200.00", "posts": sorted(DUTY_POSTS)},
         ],
-        "contributions": {
-            "pension": {"employer": "0.16", "employee": "0.08"},
-            "medical": {"employer": "0.06", "employee": "0.02"},
-            "unemployment": {"employer": "0.005", "employee": "0.005"},
-            "work_injury": {"employer": "0.004", "employee": "0"},
-            "maternity": {"employer": "0.008", "employee": "0"},
-            "housing_fund": {"employer": "0.07", "employee": "0.07"},
-        },
+        "contributions": CONTRIBUTIONS,
         "base_floor_ratio": "0.6",
         "base_cap_ratio": "3",
         # Linyi, urban non-private units, monthly; Shandong's second-tier minimum wage.
