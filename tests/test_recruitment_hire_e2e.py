@@ -10,18 +10,15 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from services.common.resident_id import make_id_number
 from services.recruitment.eligibility import NEGATIVE_LIST
-from tests.stack import Stack, process_databases
+from tests.county import COUNTY, REC, ROSTER, login, ok, set_up_county, wait_for
+from tests.stack import running_stack
 
 pytestmark = pytest.mark.e2e
 
-REC = "/api/v1/recruitment"
-ROSTER = "/api/v1/roster"
-COUNTY = "371327"
 PASSWORD = "e2e-Password-2027"
 
 RULES: dict[str, Any] = {
@@ -38,229 +35,158 @@ RULES: dict[str, Any] = {
 }
 
 
-def ok(response: httpx.Response, *codes: int) -> Any:
-    assert response.status_code in (codes or (200, 201)), (
-        response.request.method,
-        response.request.url,
-        response.status_code,
-        response.text,
-    )
-    return response.json()
-
-
-def wait_for(check: Any, timeout: float = 90, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def login(stack: Stack, username: str) -> httpx.Client:
-    return stack.client(stack.token(username, PASSWORD))
-
-
 def test_hires_reach_the_roster_once_across_restarts() -> None:
-    with process_databases("auxpol_hire") as urls:
-        stack = Stack(separate=True, database_urls=urls)
-        try:
-            stack.start()
-            with stack.client(stack.token()) as admin:
-                for name, roles, region in (
-                    ("e2e_linyi", ["province_admin"], "3713"),
-                    ("e2e_junan", ["county_admin"], COUNTY),
-                    ("e2e_recruiter", ["recruiter"], COUNTY),
-                ):
-                    ok(
-                        admin.post(
-                            "/auth/users",
-                            json={
-                                "username": name,
-                                "password": PASSWORD,
-                                "roles": roles,
-                                "region": region,
-                            },
-                        ),
-                        201,
-                    )
-                for code, name in (("37", "山东省"), ("3713", "临沂市"), (COUNTY, "莒南县")):
-                    ok(
-                        admin.put(
-                            f"{ROSTER}/regions/{code}",
-                            json={
-                                "name": name,
-                                "population": 825000,
-                                "police_establishment": 297,
-                                "year": 2025,
-                            },
-                        ),
-                        200,
-                        201,
-                    )
-                ok(
-                    admin.post(
-                        f"{ROSTER}/quota-rules",
-                        json={
-                            "region_prefix": COUNTY,
-                            "basis": "fixed",
-                            "value": "10",
-                            "post_categories": ["civilian", "duty"],
-                            "effective_from": "2020-01-01",
-                        },
-                    ),
-                    201,
-                )
-            province, county, recruiter = (
-                login(stack, "e2e_linyi"),
-                login(stack, "e2e_junan"),
-                login(stack, "e2e_recruiter"),
+    with running_stack("auxpol_hire") as stack:
+        set_up_county(
+            stack,
+            (
+                ("e2e_linyi", ["province_admin"], "3713"),
+                ("e2e_junan", ["county_admin"], COUNTY),
+                ("e2e_recruiter", ["recruiter"], COUNTY),
+            ),
+            PASSWORD,
+        )
+        province, county, recruiter = (
+            login(stack, "e2e_linyi", PASSWORD),
+            login(stack, "e2e_junan", PASSWORD),
+            login(stack, "e2e_recruiter", PASSWORD),
+        )
+        with province, county, recruiter:
+            # --- plan: approval reserves the seats in the roster ------------------------
+            plan = ok(
+                county.post(
+                    f"{REC}/plans",
+                    json={
+                        "region": COUNTY,
+                        "year": 2027,
+                        "positions": [{"post_category": "duty", "post": "patrol", "headcount": 2}],
+                    },
+                ),
+                201,
             )
-            with province, county, recruiter:
-                # --- plan: approval reserves the seats in the roster ------------------------
-                plan = ok(
-                    county.post(
-                        f"{REC}/plans",
-                        json={
-                            "region": COUNTY,
-                            "year": 2027,
-                            "positions": [
-                                {"post_category": "duty", "post": "patrol", "headcount": 2}
-                            ],
-                        },
-                    ),
-                    201,
-                )
-                ok(county.post(f"{REC}/plans/{plan['id']}/submit"))
-                plan = ok(province.post(f"{REC}/plans/{plan['id']}/approve"))
-                reference = f"recruitment-plan-{plan['id']}"
-                assert plan["reservation"]["reference"] == reference
-                quota = ok(county.get(f"{ROSTER}/regions/{COUNTY}/quota"))
-                assert (quota["quota"], quota["headcount"], quota["reserved"]) == (10, 0, 2)
+            ok(county.post(f"{REC}/plans/{plan['id']}/submit"))
+            plan = ok(province.post(f"{REC}/plans/{plan['id']}/approve"))
+            reference = f"recruitment-plan-{plan['id']}"
+            assert plan["reservation"]["reference"] == reference
+            quota = ok(county.get(f"{ROSTER}/regions/{COUNTY}/quota"))
+            assert (quota["quota"], quota["headcount"], quota["reserved"]) == (10, 0, 2)
 
-                # --- the pipeline, quickly -----------------------------------------------------
-                today = date.today()
-                campaign = ok(
-                    recruiter.post(
-                        f"{REC}/campaigns",
-                        json={
-                            "plan_id": plan["id"],
-                            "registration_opens": (today - timedelta(days=2)).isoformat(),
-                            "registration_closes": (today + timedelta(days=5)).isoformat(),
-                            "rules": RULES,
-                        },
-                    ),
-                    201,
+            # --- the pipeline, quickly -----------------------------------------------------
+            today = date.today()
+            campaign = ok(
+                recruiter.post(
+                    f"{REC}/campaigns",
+                    json={
+                        "plan_id": plan["id"],
+                        "registration_opens": (today - timedelta(days=2)).isoformat(),
+                        "registration_closes": (today + timedelta(days=5)).isoformat(),
+                        "rules": RULES,
+                    },
+                ),
+                201,
+            )
+            cid = campaign["id"]
+            ids = []
+            for i in range(1, 5):
+                body = {
+                    "id_number": make_id_number(COUNTY, date(1999, 3, i), 2 * i + 1),
+                    "name": f"应聘者{i}",
+                    "post": "patrol",
+                    "education": "bachelor",
+                    "phone": f"1380000000{i}",
+                    "declarations": dict.fromkeys(NEGATIVE_LIST, False),
+                }
+                ids.append(
+                    ok(recruiter.post(f"{REC}/campaigns/{cid}/applications", json=body), 201)["id"]
                 )
-                cid = campaign["id"]
-                ids = []
-                for i in range(1, 5):
-                    body = {
-                        "id_number": make_id_number(COUNTY, date(1999, 3, i), 2 * i + 1),
-                        "name": f"应聘者{i}",
-                        "post": "patrol",
-                        "education": "bachelor",
-                        "phone": f"1380000000{i}",
-                        "declarations": dict.fromkeys(NEGATIVE_LIST, False),
-                    }
-                    ids.append(
-                        ok(recruiter.post(f"{REC}/campaigns/{cid}/applications", json=body), 201)[
-                            "id"
-                        ]
-                    )
-                stage = f"{REC}/campaigns/{cid}/stages"
-                ok(recruiter.post(f"{stage}/registration/close"))
+            stage = f"{REC}/campaigns/{cid}/stages"
+            ok(recruiter.post(f"{stage}/registration/close"))
+            ok(
+                recruiter.post(
+                    f"{REC}/campaigns/{cid}/results/written",
+                    json=[{"application_id": a, "score": str(90 - n)} for n, a in enumerate(ids)],
+                )
+            )
+            ok(recruiter.post(f"{stage}/written/close"))
+            ok(
+                recruiter.post(
+                    f"{REC}/campaigns/{cid}/results/interview",
+                    json=[{"application_id": a, "score": "80"} for a in ids],
+                )
+            )
+            ok(recruiter.post(f"{stage}/interview/close"))
+            places = ids[:2]
+            for gate in ("fitness", "medical"):
                 ok(
                     recruiter.post(
-                        f"{REC}/campaigns/{cid}/results/written",
-                        json=[
-                            {"application_id": a, "score": str(90 - n)} for n, a in enumerate(ids)
-                        ],
-                    )
-                )
-                ok(recruiter.post(f"{stage}/written/close"))
-                ok(
-                    recruiter.post(
-                        f"{REC}/campaigns/{cid}/results/interview",
-                        json=[{"application_id": a, "score": "80"} for a in ids],
-                    )
-                )
-                ok(recruiter.post(f"{stage}/interview/close"))
-                places = ids[:2]
-                for gate in ("fitness", "medical"):
-                    ok(
-                        recruiter.post(
-                            f"{REC}/campaigns/{cid}/results/{gate}",
-                            json=[{"application_id": a, "passed": True} for a in places],
-                        )
-                    )
-                    ok(recruiter.post(f"{stage}/{gate}/close"))
-                ok(
-                    county.post(
-                        f"{REC}/campaigns/{cid}/results/political",
+                        f"{REC}/campaigns/{cid}/results/{gate}",
                         json=[{"application_id": a, "passed": True} for a in places],
                     )
                 )
-                ok(county.post(f"{stage}/political/close"))
-                ok(
-                    county.post(
-                        f"{REC}/campaigns/{cid}/publicity",
-                        json={"starts": (today - timedelta(days=14)).isoformat()},
-                    ),
-                    201,
+                ok(recruiter.post(f"{stage}/{gate}/close"))
+            ok(
+                county.post(
+                    f"{REC}/campaigns/{cid}/results/political",
+                    json=[{"application_id": a, "passed": True} for a in places],
                 )
-                ok(county.post(f"{stage}/publicity/close"))
+            )
+            ok(county.post(f"{stage}/political/close"))
+            ok(
+                county.post(
+                    f"{REC}/campaigns/{cid}/publicity",
+                    json={"starts": (today - timedelta(days=14)).isoformat()},
+                ),
+                201,
+            )
+            ok(county.post(f"{stage}/publicity/close"))
 
-                # --- the roster is down when the campaign hires ----------------------------------
-                stack.stop_service("roster")
-                hired = ok(county.post(f"{REC}/campaigns/{cid}/hire"), 201)["hired"]
-                assert sorted(h["application_id"] for h in hired) == sorted(places)
-                time.sleep(2)
-                for a in places:
-                    state = ok(county.get(f"{REC}/applications/{a}"))["hire"]["state"]
-                    assert state == "pending"
-                # a restart of recruitment while the roster is still down loses nothing
-                stack.stop_service("recruitment")
-                stack.start_service("recruitment", wait=True)
-                stack.start_service("roster", wait=True)
+            # --- the roster is down when the campaign hires ----------------------------------
+            stack.stop_service("roster")
+            hired = ok(county.post(f"{REC}/campaigns/{cid}/hire"), 201)["hired"]
+            assert sorted(h["application_id"] for h in hired) == sorted(places)
+            time.sleep(2)
+            for a in places:
+                state = ok(county.get(f"{REC}/applications/{a}"))["hire"]["state"]
+                assert state == "pending"
+            # a restart of recruitment while the roster is still down loses nothing
+            stack.stop_service("recruitment")
+            stack.start_service("recruitment", wait=True)
+            stack.start_service("roster", wait=True)
 
-                def delivered() -> bool:
-                    states = [
-                        ok(county.get(f"{REC}/applications/{a}"))["hire"]["state"] for a in places
-                    ]
-                    return all(s == "delivered" for s in states)
+            def delivered() -> bool:
+                states = [
+                    ok(county.get(f"{REC}/applications/{a}"))["hire"]["state"] for a in places
+                ]
+                return all(s == "delivered" for s in states)
 
-                wait_for(delivered, what="the hires to reach the roster")
-                people = ok(county.get(f"{ROSTER}/personnel", params={"region": COUNTY}))["items"]
-                assert len(people) == 2
-                refs = sorted(p["external_reference"] for p in people)
-                assert refs == sorted(f"recruitment:campaign:{cid}:application:{a}" for a in places)
-                assert all(p["post"] == "patrol" and p["status"] == "probation" for p in people)
-                quota = ok(county.get(f"{ROSTER}/regions/{COUNTY}/quota"))
-                assert (quota["headcount"], quota["reserved"]) == (2, 0)
-                reservation = ok(
-                    county.get(f"{ROSTER}/quota-reservations", params={"reference": reference})
-                )["items"][0]
-                assert reservation["converted"] == 2 and reservation["held"] == 0
-                person_ids = {str(p["id"]) for p in people}
-                on_file = {
-                    ok(county.get(f"{REC}/applications/{a}"))["hire"]["roster_person_id"]
-                    for a in places
-                }
-                assert on_file == person_ids
+            wait_for(delivered, what="the hires to reach the roster")
+            people = ok(county.get(f"{ROSTER}/personnel", params={"region": COUNTY}))["items"]
+            assert len(people) == 2
+            refs = sorted(p["external_reference"] for p in people)
+            assert refs == sorted(f"recruitment:campaign:{cid}:application:{a}" for a in places)
+            assert all(p["post"] == "patrol" and p["status"] == "probation" for p in people)
+            quota = ok(county.get(f"{ROSTER}/regions/{COUNTY}/quota"))
+            assert (quota["headcount"], quota["reserved"]) == (2, 0)
+            reservation = ok(
+                county.get(f"{ROSTER}/quota-reservations", params={"reference": reference})
+            )["items"][0]
+            assert reservation["converted"] == 2 and reservation["held"] == 0
+            person_ids = {str(p["id"]) for p in people}
+            on_file = {
+                ok(county.get(f"{REC}/applications/{a}"))["hire"]["roster_person_id"]
+                for a in places
+            }
+            assert on_file == person_ids
 
-                # --- another restart of either service duplicates nothing -----------------------
-                stack.stop_service("recruitment")
-                stack.start_service("recruitment", wait=True)
-                stack.stop_service("roster")
-                stack.start_service("roster", wait=True)
-                time.sleep(2)
-                people = ok(county.get(f"{ROSTER}/personnel", params={"region": COUNTY}))["items"]
-                assert len(people) == 2
-                quota = ok(county.get(f"{ROSTER}/regions/{COUNTY}/quota"))
-                assert (quota["headcount"], quota["reserved"]) == (2, 0)
-                filing = ok(county.get(f"{REC}/campaigns/{cid}/filing"))
-                assert filing["hired"] == 2 and filing["complete"]
-        finally:
-            stack.close()
+            # --- another restart of either service duplicates nothing -----------------------
+            stack.stop_service("recruitment")
+            stack.start_service("recruitment", wait=True)
+            stack.stop_service("roster")
+            stack.start_service("roster", wait=True)
+            time.sleep(2)
+            people = ok(county.get(f"{ROSTER}/personnel", params={"region": COUNTY}))["items"]
+            assert len(people) == 2
+            quota = ok(county.get(f"{ROSTER}/regions/{COUNTY}/quota"))
+            assert (quota["headcount"], quota["reserved"]) == (2, 0)
+            filing = ok(county.get(f"{REC}/campaigns/{cid}/filing"))
+            assert filing["hired"] == 2 and filing["complete"]

@@ -39,13 +39,11 @@ import pytest
 from services.common.resident_id import make_id_number
 from services.recruitment import clock
 from services.recruitment.eligibility import NEGATIVE_LIST
+from tests.county import COUNTY, REC, ROSTER, login, ok, set_up_county, wait_for
 from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
-REC = "/api/v1/recruitment"
-ROSTER = "/api/v1/roster"
-COUNTY = "371327"
 PASSWORD = "e2e-Pipeline-2027"
 UNIT = "十字路派出所"
 CLEAR = dict.fromkeys(NEGATIVE_LIST, False)
@@ -88,80 +86,22 @@ RULES: dict[str, Any] = {
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def ok(response: httpx.Response, *codes: int) -> Any:
-    assert response.status_code in (codes or (200, 201)), (
-        response.request.method,
-        str(response.request.url),
-        response.status_code,
-        response.text[:2000],
-    )
-    return response.json() if response.content else None
-
-
 def problem(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, (str(response.request.url), response.text[:2000])
     return str(response.json()["code"])
 
 
-def wait_for(check: Any, timeout: float = 60, what: str = "condition") -> Any:
-    """Poll `check` until it gives something truthy; a generous bound, never a measure."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-
-
-def set_up_county(stack: Stack) -> None:
-    """Users with real passwords, Shandong › Linyi › Junan, and a quota of 10 in Junan."""
-    with stack.client(stack.token()) as admin:
-        for name, roles, region in (
+def set_up(stack: Stack) -> None:
+    set_up_county(
+        stack,
+        (
             ("pipe_linyi", ["province_admin"], "3713"),
             ("pipe_junan", ["county_admin"], COUNTY),
             ("pipe_recruiter", ["recruiter"], COUNTY),
             ("pipe_auditor", ["auditor"], "37"),
-        ):
-            ok(
-                admin.post(
-                    "/auth/users",
-                    json={"username": name, "password": PASSWORD, "roles": roles, "region": region},
-                ),
-                201,
-            )
-        for code, name in (("37", "山东省"), ("3713", "临沂市"), (COUNTY, "莒南县")):
-            ok(
-                admin.put(
-                    f"{ROSTER}/regions/{code}",
-                    json={
-                        "name": name,
-                        "population": 825000,
-                        "police_establishment": 297,
-                        "year": 2025,
-                    },
-                ),
-                200,
-                201,
-            )
-        ok(
-            admin.post(
-                f"{ROSTER}/quota-rules",
-                json={
-                    "region_prefix": COUNTY,
-                    "basis": "fixed",
-                    "value": "10",
-                    "post_categories": ["civilian", "duty"],
-                    "effective_from": "2020-01-01",
-                },
-            ),
-            201,
-        )
-
-
-def login(stack: Stack, username: str) -> httpx.Client:
-    return stack.client(stack.token(username, PASSWORD))
+        ),
+        PASSWORD,
+    )
 
 
 def applicant(seq: int, post: str = "patrol", **over: Any) -> dict[str, Any]:
@@ -194,9 +134,11 @@ def as_csv(rows: list[dict[str, Any]]) -> bytes:
 
 def test_full_pipeline_through_the_gateway() -> None:
     with running_stack("auxpol_pipeline") as stack:
-        set_up_county(stack)
-        province, county = login(stack, "pipe_linyi"), login(stack, "pipe_junan")
-        rec, auditor = login(stack, "pipe_recruiter"), login(stack, "pipe_auditor")
+        set_up(stack)
+        province, county, rec, auditor = (
+            login(stack, name, PASSWORD)
+            for name in ("pipe_linyi", "pipe_junan", "pipe_recruiter", "pipe_auditor")
+        )
         with province, county, rec, auditor:
             run_pipeline(province, county, rec, auditor)
 
