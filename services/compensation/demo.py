@@ -1,7 +1,8 @@
 """Compensation demo data, loaded through the gateway's public API after the roster's:
 
-- the Shandong (37) pay schedule from 1 January 2026, put by ``sd_admin``: seven levels
-  of five steps, position pay for the demo posts, performance pay by grade, a 350.00
+- the Shandong (37) pay schedule from 1 January of the year of the month the demo pays
+  (so that it is in force for that month whatever the date), put by ``sd_admin``: seven
+  levels of five steps, position pay for the demo posts, performance pay by grade, a 350.00
   work allowance for everyone and a duty allowance for duty posts, the api.md rates,
   and Linyi's average and minimum wages;
 - a few payroll inputs (overtime, an award) for Junan people;
@@ -22,7 +23,6 @@ from auxpol.demo import DemoClient, DemoError
 BASE = "/api/v1/compensation"
 PROVINCE = "37"
 COUNTY = "371327"
-EFFECTIVE_FROM = "2026-01-01"
 
 DUTY_POSTS = {"patrol": "1200.00", "traffic": "1200.00", "guard": "1000.00", "custody": "1100.00"}
 CIVILIAN_POSTS = {
@@ -88,6 +88,13 @@ def latest_complete_month(today: date | None = None) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def schedule_start(period: str) -> str:
+    """The demo schedule's effective date for a `period` (YYYY-MM): 1 January of its
+    year, so the schedule is in force for the month paid (in January, December of the
+    year before)."""
+    return f"{period[:4]}-01-01"
+
+
 async def _inputs(api: DemoClient, period: str) -> None:
     """Overtime for a few Junan people and an award for one (skipped without a roster)."""
     response = await api.request(
@@ -111,7 +118,7 @@ async def _inputs(api: DemoClient, period: str) -> None:
         await api.post("junan_finance", f"{BASE}/payroll-inputs", body, ok=(200, 201, 409))
 
 
-async def _calculate(api: DemoClient, run_id: int) -> None:
+async def _calculate(api: DemoClient, run_id: int, effective_from: str) -> None:
     """Calculate; if the roster uses posts the schedule does not price, add them at a
     default position pay (as the province would) and calculate again."""
     path = f"{BASE}/payroll-runs/{run_id}/calculate"
@@ -124,20 +131,21 @@ async def _calculate(api: DemoClient, run_id: int) -> None:
     position_pay = {**DUTY_POSTS, **CIVILIAN_POSTS}
     position_pay.update(dict.fromkeys(problem.get("posts", []), DEFAULT_POSITION_PAY))
     await api.put(
-        "sd_admin", f"{BASE}/schedules/{PROVINCE}/{EFFECTIVE_FROM}", schedule(position_pay)
+        "sd_admin", f"{BASE}/schedules/{PROVINCE}/{effective_from}", schedule(position_pay)
     )
     await api.post("junan_finance", path)
 
 
-async def load(api: DemoClient) -> None:
+async def load(api: DemoClient, today: date | None = None) -> None:
+    period = latest_complete_month(today)
+    effective_from = schedule_start(period)
     # 409 schedule_in_use: an earlier load's run was approved under it; keep it as it is.
     await api.put(
         "sd_admin",
-        f"{BASE}/schedules/{PROVINCE}/{EFFECTIVE_FROM}",
+        f"{BASE}/schedules/{PROVINCE}/{effective_from}",
         schedule(),
         ok=(200, 201, 409),
     )
-    period = latest_complete_month()
     existing = await api.get(
         "junan_finance", f"{BASE}/payroll-runs", params={"region": COUNTY, "period": period}
     )
@@ -150,7 +158,7 @@ async def load(api: DemoClient) -> None:
             "junan_finance", f"{BASE}/payroll-runs", {"region": COUNTY, "period": period}
         )
     if run["status"] == "draft" or (run["status"] == "calculated" and run["stale"]):
-        await _calculate(api, run["id"])
+        await _calculate(api, run["id"], effective_from)
         run["status"] = "calculated"
     if run["status"] == "calculated":
         await api.post("junan_admin", f"{BASE}/payroll-runs/{run['id']}/approve")
