@@ -33,6 +33,33 @@ def _process(name: str) -> ProcessDef:
     return PROCESSES[name]
 
 
+def _roles(text: str) -> list[str]:
+    """The comma-separated roles of --roles, each a known role, at least one."""
+    from kernel.auth import Role
+
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    known = [str(r) for r in Role]
+    unknown = [r for r in names if r not in known]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown role {', '.join(map(repr, unknown))}; one of {', '.join(known)}",
+            param_hint="--roles",
+        )
+    if not names:
+        raise typer.BadParameter("name at least one role", param_hint="--roles")
+    return names
+
+
+def _region(text: str) -> str:
+    """A jurisdiction prefix: a GB/T 2260 region code, or '' for national."""
+    from services.common.region_code import InvalidRegionCode, validate_scope
+
+    try:
+        return validate_scope(text)
+    except InvalidRegionCode as exc:
+        raise typer.BadParameter(f"{text!r}: {exc}", param_hint="--region") from exc
+
+
 @app.command()
 def migrate(name: Annotated[str, typer.Argument(help="a process name, or all")] = "all") -> None:
     """Apply the Alembic migrations of one process's database (or all four)."""
@@ -100,11 +127,10 @@ def users_create(
 ) -> None:
     """Create a user directly in the gateway database (operators only)."""
     from gateway import identity
-    from kernel.auth import Role
-    from services.common.region_code import validate_scope
+    from kernel.errors import Conflict
 
-    role_list = [str(Role(r.strip())) for r in roles.split(",") if r.strip()]
-    validate_scope(region)
+    role_list = _roles(roles)
+    region = _region(region)
     secret = password or getpass.getpass("password: ")
     if len(secret) < 10:
         raise typer.BadParameter("passwords have at least 10 characters")
@@ -119,7 +145,11 @@ def users_create(
             created_by="cli",
         )
 
-    asyncio.run(_with_gateway_session(create))
+    try:
+        asyncio.run(_with_gateway_session(create))
+    except Conflict as exc:
+        typer.echo(f"error: user {username!r} not created: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"user {username} created with {','.join(role_list)} in '{region}'")
 
 
@@ -131,11 +161,9 @@ def clients_create(
 ) -> None:
     """Create an OAuth2 client; its secret is printed once."""
     from gateway import identity
-    from kernel.auth import Role
-    from services.common.region_code import validate_scope
 
-    role_list = [str(Role(r.strip())) for r in roles.split(",") if r.strip()]
-    validate_scope(region)
+    role_list = _roles(roles)
+    region = _region(region)
 
     async def create(session: Any) -> Any:
         return await identity.create_client(
