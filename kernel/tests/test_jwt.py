@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+from jose import jwt
 
 from kernel.jwt import (
     Issuer,
@@ -98,6 +99,23 @@ async def test_bad_tokens_are_refused(issuer: TestIssuer, probe: str) -> None:
     token = _probes(issuer)[probe]
     with pytest.raises(TokenInvalid):
         await issuer.verifier().verify(token)
+
+
+@pytest.mark.parametrize(
+    "kid_header",
+    [pytest.param({}, id="no kid"), pytest.param({"kid": ""}, id="empty kid")],
+)
+async def test_a_token_without_kid_is_refused(
+    issuer: TestIssuer, kid_header: dict[str, str]
+) -> None:
+    """Signed by a published key, valid in every other way, but naming no key."""
+    verifier = issuer.verifier()
+    with_kid = sign(_claims(), issuer.key)
+    assert (await verifier.verify(with_kid))["sub"] == "u1"  # the same token with its kid passes
+    token = jwt.encode(_claims(), issuer.key.key, algorithm=issuer.key.alg, headers=kid_header)
+    assert jwt.get_unverified_header(token).get("kid") in (None, "")
+    with pytest.raises(TokenInvalid, match="no kid"):
+        await verifier.verify(token)
 
 
 async def test_leeway_is_capped() -> None:
