@@ -19,6 +19,7 @@ from kernel.app import ServiceSpec, create_service_app
 from kernel.auth import Principal, require
 from kernel.concurrency import check_if_match, etag_for, set_etag
 from kernel.errors import Conflict, NotFound, problem_responses
+from kernel.jwt import SigningKey, sign, unverified_claims
 from kernel.pagination import Page, PageParams, keyset, page_of, page_params
 from kernel.routing import Idempotent, Session, TransactionalRoute
 from kernel.schemas import StrictModel
@@ -324,6 +325,26 @@ async def test_validation_and_auth_problems(client, issuer) -> None:
     assert r.status_code == 422
     r = await client.patch("/api/v1/k/users/999999", json={"username": "y"}, headers=h)
     assert r.status_code == 404
+
+
+async def test_a_forged_token_sent_straight_to_the_service_is_refused(client, issuer) -> None:
+    """A caller bypassing the gateway: the service verifies the token itself and trusts only
+    its issuer's keys, whatever the token claims about itself."""
+    assert (
+        await client.get("/api/v1/k/users", headers=issuer.headers("county_admin"))
+    ).status_code == 200
+    forger = TestIssuer()  # same issuer name and audience, a key the service does not trust
+    own_kid = forger.token("system_admin")
+    claims = unverified_claims(own_kid)
+    trusted_kid = sign(
+        claims, SigningKey(issuer.key.kid, forger.key.alg, forger.key.key, forger.key.public)
+    )
+    for forged in (own_kid, trusted_kid):
+        r = await client.get("/api/v1/k/users", headers={"Authorization": f"Bearer {forged}"})
+        assert r.status_code == 401, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["status"] == 401
+        assert "bearer" in r.headers.get("www-authenticate", "").lower()
 
 
 async def test_text_a_database_cannot_store_is_refused(client, issuer) -> None:
