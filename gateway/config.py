@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from kernel.settings import ProcessSettings, Profile, shared
@@ -34,6 +34,9 @@ class GatewaySettings(ProcessSettings):
 
     admin_password: str = Field(default="", validation_alias=shared("admin_password"))
     signing_key_files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # The PEM text of one or more private keys, concatenated (AUXPOL_GATEWAY_SIGNING_KEYS_PEM),
+    # used after the keys of signing_key_files. A secret: never in a repr or a log line.
+    signing_keys_pem: SecretStr | None = None
     signing_keys_dir: Path | None = None
     token_ttl_seconds: int = 3600
 
@@ -81,14 +84,21 @@ class GatewaySettings(ProcessSettings):
     def keys_dir(self) -> Path:
         return self.signing_keys_dir or (self.data_dir / "keys")
 
+    @property
+    def has_signing_keys_pem(self) -> bool:
+        return bool(self.signing_keys_pem and self.signing_keys_pem.get_secret_value().strip())
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if not self.admin_password or self.admin_password == DEMO_ADMIN_PASSWORD:
             problems.append("AUXPOL_ADMIN_PASSWORD must be set to a non-default secret")
         if "*" in self.cors_origins:
             problems.append("CORS origin '*' is not allowed in production")
-        if not self.signing_key_files:
-            problems.append("AUXPOL_GATEWAY_SIGNING_KEY_FILES must name the JWT signing keys")
+        if not self.signing_key_files and not self.has_signing_keys_pem:
+            problems.append(
+                "AUXPOL_GATEWAY_SIGNING_KEY_FILES (or AUXPOL_GATEWAY_SIGNING_KEYS_PEM) "
+                "must provide the JWT signing keys"
+            )
         return problems
 
     def effective_admin_password(self) -> str:
