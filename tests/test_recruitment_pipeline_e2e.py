@@ -35,10 +35,12 @@ from typing import Any
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 
 from services.common.resident_id import make_id_number
 from services.recruitment import clock
 from services.recruitment.eligibility import NEGATIVE_LIST
+from services.recruitment.tabular import XLSX
 from tests.county import COUNTY, REC, ROSTER, login, ok, set_up_county, wait_for
 from tests.stack import Stack, running_stack
 
@@ -99,6 +101,7 @@ def set_up(stack: Stack) -> None:
             ("pipe_junan", ["county_admin"], COUNTY),
             ("pipe_recruiter", ["recruiter"], COUNTY),
             ("pipe_auditor", ["auditor"], "37"),
+            ("pipe_finance", ["finance_officer"], COUNTY),
         ),
         PASSWORD,
     )
@@ -121,6 +124,16 @@ def applicant(seq: int, post: str = "patrol", **over: Any) -> dict[str, Any]:
     return body
 
 
+def opens_as_xlsx(response: httpx.Response) -> None:
+    """An XLSX document that openpyxl reads, with at least one non-empty sheet."""
+    assert response.status_code == 200, (str(response.request.url), response.text[:500])
+    assert response.headers["content-type"].startswith(XLSX)
+    book = load_workbook(io.BytesIO(response.content), read_only=True)
+    assert book.sheetnames
+    assert any(row for sheet in book.worksheets for row in sheet.iter_rows(values_only=True))
+    book.close()
+
+
 def as_csv(rows: list[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
@@ -135,16 +148,24 @@ def as_csv(rows: list[dict[str, Any]]) -> bytes:
 def test_full_pipeline_through_the_gateway() -> None:
     with running_stack("auxpol_pipeline") as stack:
         set_up(stack)
+        with login(stack, "pipe_finance", PASSWORD) as finance:
+            # a finance officer cannot touch recruitment, reading or writing
+            assert problem(finance.get(f"{REC}/plans"), 403) == "role_not_allowed"
+            assert problem(finance.post(f"{REC}/plans", json={}), 403) == "role_not_allowed"
         province, county, rec, auditor = (
             login(stack, name, PASSWORD)
             for name in ("pipe_linyi", "pipe_junan", "pipe_recruiter", "pipe_auditor")
         )
-        with province, county, rec, auditor:
-            run_pipeline(province, county, rec, auditor)
+        with province, county, rec, auditor, stack.client() as public:
+            run_pipeline(province, county, rec, auditor, public)
 
 
 def run_pipeline(
-    province: httpx.Client, county: httpx.Client, rec: httpx.Client, auditor: httpx.Client
+    province: httpx.Client,
+    county: httpx.Client,
+    rec: httpx.Client,
+    auditor: httpx.Client,
+    public: httpx.Client,
 ) -> None:
     today = clock.today()
 
@@ -199,6 +220,9 @@ def run_pipeline(
     assert quota() == (0, 3)
     held = reservation()
     assert (held["seats"], held["held"], held["converted"]) == (3, 3, 0)
+    # the pre-recruitment report as a spreadsheet, asked for by the query or the Accept header
+    opens_as_xlsx(county.get(f"{REC}/plans/{plan['id']}/filing", params={"format": "xlsx"}))
+    opens_as_xlsx(auditor.get(f"{REC}/plans/{plan['id']}/filing", headers={"Accept": XLSX}))
 
     # --- campaign ---------------------------------------------------------------------------
     c = ok(
@@ -254,6 +278,34 @@ def run_pipeline(
     assert (imported["received"], imported["created"], imported["errors"]) == (4, 4, [])
     for i, app_id in enumerate(imported["application_ids"], start=1):
         ids[f"c{i}"] = app_id
+    # one online registration through the public endpoint, without a token: a clerk whose
+    # diploma the automatic check does not accept, let in by the county with a reason
+    online = ok(
+        public.post(
+            f"{REC}/public/announcements/{cid}/applications",
+            json=applicant(40, post="clerk", education="senior_high"),
+        ),
+        201,
+    )
+    assert "*" in online["id_number"] and online["eligibility"] == "ineligible"
+    ids["o1"] = online["application_id"]
+    assert application("o1")["source"] == "online"
+    overridden = ok(
+        county.post(
+            f"{REC}/applications/{ids['o1']}/eligibility-override",
+            json={"eligible": True, "reason": "vocational diploma recognised as equivalent"},
+        ),
+        200,
+    )
+    assert (overridden["eligibility"], overridden["status"]) == ("eligible", "applied")
+    override = next(
+        h
+        for h in ok(rec.get(f"{REC}/applications/{ids['o1']}/history"))["items"]
+        if h["kind"] == "override"
+    )
+    assert override["reason"] == "vocational diploma recognised as equivalent"
+    assert override["actor"] == "pipe_junan"
+    assert (override["from_status"], override["to_status"]) == ("out", "applied")
     veteran = application("p2")
     assert veteran["scores"]["bonus_written"] == "2.00"
 
@@ -269,6 +321,13 @@ def run_pipeline(
     # --- written: patrol k = 4; p4, p5 and p6 tie at 80 on the boundary and all go on ------
     written = {"p1": "90", "p2": "86", "p3": "85", "p4": "80", "p5": "80", "p6": "80"}
     written |= {"p7": "70", "p8": "65", "c1": "88", "c2": "75", "c3": "70", "c4": "60"}
+    written["o1"] = "50"  # the online clerk: below the clerks' entry cut
+    for item, code in (
+        ({"application_id": ids["p1"], "score": "101"}, "score_out_of_range"),
+        ({"application_id": 987654321, "score": "80"}, "unknown_application"),
+    ):
+        bad = rec.post(f"{REC}/campaigns/{cid}/results/written", json=[item])
+        assert problem(bad, 422) == code
     results(rec, "written", [{"application_id": ids[k], "score": v} for k, v in written.items()])
     cut = close(rec, "written")
     assert cut["next_stage"] == "interview"
@@ -564,6 +623,8 @@ def run_pipeline(
     assert moves[-1]["data"] == {"roster_person_id": application("p5")["hire"]["roster_person_id"]}
 
     filing = ok(auditor.get(f"{REC}/campaigns/{cid}/filing"))
+    opens_as_xlsx(auditor.get(f"{REC}/campaigns/{cid}/filing", params={"format": "xlsx"}))
+    opens_as_xlsx(county.get(f"{REC}/campaigns/{cid}/filing", headers={"Accept": XLSX}))
     assert filing["hired"] == 2 and filing["complete"]
     assert {h["application_id"]: h["backfilled"] for h in filing["hires"]} == {
         ids["p3"]: False,
