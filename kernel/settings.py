@@ -13,8 +13,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# What deploy/.env.example puts where a secret goes; production refuses to start with it.
+PLACEHOLDER = "CHANGE-ME"
 
 
 class Profile(StrEnum):
@@ -91,6 +101,12 @@ class ProcessSettings(BaseSettings):
         problems: list[str] = []
         if self.database_url.startswith("sqlite"):
             problems.append("SQLite is not a production database; set a PostgreSQL URL")
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, str) and PLACEHOLDER in value:
+                problems.append(f"{name} still holds the {PLACEHOLDER} placeholder of .env.example")
         return problems
 
 

@@ -502,6 +502,20 @@ def test_compose_environment_with_the_demo_password_is_refused(
         PROCESS_DEFS["gateway"].load_settings()
 
 
+@pytest.mark.parametrize("process", [_param(p) for p in check.PROCESSES])
+def test_compose_environment_left_as_the_example_is_refused(
+    clean_env: Any, compose: dict[str, Any], process: str
+) -> None:
+    """An unedited copy of .env.example (every CHANGE-ME still there) does not start."""
+    values = check.env_example(optional=False)
+    assert any("CHANGE-ME" in v for v in values.values())
+    env = check.service_environment(compose, process, values)
+    for key, value in env.items():
+        clean_env.setenv(key, value)
+    with pytest.raises(ValidationError, match="CHANGE-ME placeholder"):
+        PROCESS_DEFS[process].load_settings()
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("process", [_param(p) for p in check.PROCESSES])
 def test_kubernetes_environment_passes_the_production_profile(
