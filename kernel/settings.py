@@ -46,7 +46,12 @@ class ExternalIssuer(BaseModel):
 
 class ProcessSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="AUXPOL_", extra="ignore", populate_by_name=True, frozen=False
+        env_prefix="AUXPOL_",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=False,
+        # a refused setting must not echo the others (secrets among them) in the error
+        hide_input_in_errors=True,
     )
 
     service_name: str = "auxpol"

@@ -463,6 +463,20 @@ def test_gateway_settings_refuse_unsafe_production(
         GatewaySettings(**{**safe, **change})
 
 
+def test_a_refused_production_setting_does_not_echo_the_secrets(clean_env: Any) -> None:
+    from gateway.config import GatewaySettings
+
+    secret = secrets.token_urlsafe(16)
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings(
+            profile="production",
+            database_url=f"postgresql+asyncpg://u:{secret}@db/gateway",
+            admin_password=secret,
+            cors_origins=["*"],
+        )
+    assert "CORS" in str(refused.value) and secret not in str(refused.value)
+
+
 def _settings_class(process: str) -> Any:
     module, cls = PROCESS_DEFS[process].settings.split(":")
     return getattr(__import__(module, fromlist=[cls]), cls)
