@@ -372,3 +372,14 @@ def test_a_topic_takes_one_kind_of_handler() -> None:
         OutboxRelay(
             Database("sqlite+aiosqlite://"), OUTBOX, {"t": single}, batch_handlers={"t": batch}
         )
+
+
+def test_retry_delays_double_up_to_the_cap_with_jitter() -> None:
+    """Exponential backoff with "equal jitter": attempt n waits between half and all of
+    min(cap, base × 2^(n-1)), and two relays failing together do not retry in step."""
+    policy = RetryPolicy(base_seconds=1.0, max_seconds=300.0)
+    for attempts, ceiling in ((1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (9, 256.0), (12, 300.0)):
+        delays = [policy.delay(attempts) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (attempts, min(delays))
+        assert len(set(delays)) > 150  # jittered, not one fixed wait
+    assert policy.delay(0) <= 1.0
