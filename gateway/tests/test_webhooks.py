@@ -348,3 +348,42 @@ def test_signature_helper_detects_tampering() -> None:
         ),
     }
     signature.verify(secret, rotated, body)  # any one matching signature is enough
+
+
+async def test_a_run_of_failures_disables_the_subscription(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`AUXPOL_GATEWAY_WEBHOOK_DISABLE_AFTER_FAILURES` failed attempts in a row disable the
+    subscription with a reason; until then it stays active."""
+    receiver = Receiver(_free_port())
+    receiver.fail_next, receiver.status_when_failing = 100, 500
+    await receiver.start()
+    gw, ctx = await _started(_settings(tmp_path, database_url, webhook_disable_after_failures=3))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=gw), base_url="http://gw"
+        ) as c:
+            prov = _token(gw, ["province_admin"], "37")
+            r = await c.post(
+                "/api/v1/webhooks",
+                headers=prov,
+                json={"url": receiver.url, "events": ["personnel.created"], "region": "37"},
+            )
+            assert r.status_code == 201, r.text
+            receiver.secret = r.json()["secret"]
+            svc = _token(gw, ["service"], "", sub="svc-roster")
+            await c.post("/internal/events", headers=svc, json=_event())
+
+            async def active() -> bool:
+                listed = (await c.get("/api/v1/webhooks", headers=prov)).json()["items"]
+                return bool(listed[0]["active"])
+
+            await _drain(gw, lambda: receiver.fail_next <= 98, rounds=30)
+            assert await active()  # two failures: still on
+            await _drain(gw, lambda: receiver.fail_next <= 97, rounds=30)
+            listed = (await c.get("/api/v1/webhooks", headers=prov)).json()["items"]
+            assert listed[0]["active"] is False and listed[0]["disabled_reason"]
+            assert receiver.received == []
+    finally:
+        await ctx.__aexit__(None, None, None)
+        await receiver.stop()
