@@ -75,7 +75,9 @@ def wait_ready(gateway_url: str, timeout: float = 60) -> bool:
     return False
 
 
-def banner(env: dict[str, str], admin_password: str) -> str:
+def banner(env: dict[str, str], admin_password: str, demo_loaded: bool = True) -> str:
+    """What `make run` prints once the stack is ready; the demo users only when the demo
+    dataset is in the databases (they do not exist otherwise)."""
     url = env["AUXPOL_GATEWAY_URL"]
     lines = [
         "",
@@ -86,10 +88,12 @@ def banner(env: dict[str, str], admin_password: str) -> str:
         f"  compensation  {env['AUXPOL_COMPENSATION_URL']}",
         f"  data          {env['AUXPOL_DATA_DIR']}",
         "",
-        "demo users (password for all but admin: " + DEMO_PASSWORD + ")",
+        "demo users (password for all but admin: " + DEMO_PASSWORD + ")"
+        if demo_loaded
+        else "users (no demo dataset: AUXPOL_DEMO=0, or it failed to load)",
         f"  {'admin':<16} system_admin      (national)  password: {admin_password}",
     ]
-    for user in DEMO_USERS:
+    for user in DEMO_USERS if demo_loaded else ():
         lines.append(
             f"  {user.username:<16} {','.join(user.roles):<17} {user.region:<10}  {user.who}"
         )
@@ -127,7 +131,7 @@ def run() -> int:
                 marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
             except Exception as exc:  # report and keep serving
                 print(f"demo dataset failed: {exc}", flush=True)
-        print(banner(env, admin_password), flush=True)
+        print(banner(env, admin_password, demo_loaded=marker.exists()), flush=True)
 
     threading.Thread(target=after_start, daemon=True).start()
     manager.loop()
