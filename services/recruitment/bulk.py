@@ -14,10 +14,8 @@ the same time, to the same values. Work over 100,000 rows runs under `gc_paused(
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import islice
 from operator import itemgetter, le
@@ -28,30 +26,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import any_
 
+from kernel.bulk import driver as driver
+from kernel.bulk import gc_paused as gc_paused
+
 _SQLITE_CHUNK = 500
-_gc_pauses = 0
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a request builds and writes 100,000 rows.
-
-    Those rows are a million small containers that all live until the request ends: each
-    collection would walk them all again, for nothing (20-30% of a stage close's CPU).
-    Reference counting frees as usual; collection resumes when the last pause ends
-    (pauses of concurrent requests nest), and is left alone if it was already off."""
-    global _gc_pauses
-    if not _gc_pauses and not gc.isenabled():
-        yield
-        return
-    _gc_pauses += 1
-    gc.disable()
-    try:
-        yield
-    finally:
-        _gc_pauses -= 1
-        if not _gc_pauses:
-            gc.enable()
 
 
 def dialect(session: AsyncSession) -> str:
@@ -60,13 +38,6 @@ def dialect(session: AsyncSession) -> str:
 
 def is_postgres(session: AsyncSession) -> bool:
     return dialect(session) == "postgresql"
-
-
-async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session's connection, inside its transaction."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
 
 
 async def insert_rows(
