@@ -119,19 +119,58 @@ def resident_facts(raw: str, field: str = "id_number") -> tuple[str, date, str]:
     return resident.number, resident.birth_date, resident.sex.value
 
 
-def _probation(person: NewPerson) -> int:
-    contract = person.contract
+def check_hire_date(hire: date, today: date) -> None:
+    if hire < EARLIEST_HIRE or hire > today + LATEST_HIRE_AHEAD:
+        raise FieldProblem(
+            "hire_date",
+            "invalid_date",
+            f"hire_date must lie between {EARLIEST_HIRE.isoformat()} and a year from today",
+        )
+
+
+def check_working_age(birth_date: date, hire: date) -> None:
+    if rid.age_on(birth_date, hire) < MIN_WORKING_AGE:
+        raise FieldProblem(
+            "hire_date", "under_age", f"under {MIN_WORKING_AGE} on the hire date (by the ID number)"
+        )
+
+
+def settled_level(level: int | None, education: str, policy: LevelPolicy) -> int:
+    """The level given, checked against the scheme, or the entry level by education."""
+    if level is None:
+        return entry_level(education, policy)
+    if not 1 <= level <= policy.levels:
+        raise FieldProblem(
+            "level", "invalid_level", f"level must be 1 (top) to {policy.levels} (entry)"
+        )
+    return level
+
+
+def settled_level_since(level_since: date | None, hire: date, today: date) -> date:
+    since = level_since or hire
+    if since < hire or since > today:
+        raise FieldProblem(
+            "level_since", "invalid_date", "level_since must lie between the hire date and today"
+        )
+    return since
+
+
+def settled_probation(
+    contract: ContractTerms | None, probation_months: int | None, hire: date
+) -> int:
+    """The months of probation: the hiring contract's (lawful, starting on the hire
+    date, agreeing with `probation_months` when both are given), else those given."""
     if contract is None:
-        return person.probation_months or 0
-    if contract.start != person.hire_date:
+        return probation_months or 0
+    if contract.start != hire:
         raise FieldProblem(
             "contract.start", "invalid_contract", "the hiring contract starts on the hire date"
         )
-    if person.probation_months is not None and person.probation_months != contract.probation_months:
+    if probation_months is not None and probation_months != contract.probation_months:
         raise FieldProblem(
             "probation_months",
             "invalid_contract",
-            f"probation_months {person.probation_months} differs from the contract's "
+            f"probation_months {probation_months} differs from the contract's "
             f"{contract.probation_months}",
         )
     problems = lcl.validate_contract(
@@ -142,42 +181,28 @@ def _probation(person: NewPerson) -> int:
     return contract.probation_months
 
 
+def probation_status(hire: date, months: int, today: date) -> tuple[date | None, str, date]:
+    """(last day of probation, status, status since): on probation until its last day,
+    active after it."""
+    if months == 0:
+        return None, ACTIVE, hire
+    end = lcl.probation_end(hire, months)
+    if end is not None and end >= today:
+        return end, PROBATION, hire
+    return end, ACTIVE, lcl.regular_from(hire, months)
+
+
 def prepare(person: NewPerson, policy: LevelPolicy, today: date) -> Prepared:
-    """Validate and complete a new file; raises FieldProblem."""
+    """Validate and complete a new file; raises FieldProblem (the first problem, in
+    the order of the steps below)."""
     number, birth_date, sex = resident_facts(person.id_number)
     hire = person.hire_date
-    if hire < EARLIEST_HIRE or hire > today + LATEST_HIRE_AHEAD:
-        raise FieldProblem(
-            "hire_date",
-            "invalid_date",
-            f"hire_date must lie between {EARLIEST_HIRE.isoformat()} and a year from today",
-        )
-    if rid.age_on(birth_date, hire) < MIN_WORKING_AGE:
-        raise FieldProblem(
-            "hire_date", "under_age", f"under {MIN_WORKING_AGE} on the hire date (by the ID number)"
-        )
-    if person.level is None:
-        level = entry_level(person.education, policy)
-    else:
-        level = person.level
-        if not 1 <= level <= policy.levels:
-            raise FieldProblem(
-                "level", "invalid_level", f"level must be 1 (top) to {policy.levels} (entry)"
-            )
-    level_since = person.level_since or hire
-    if level_since < hire or level_since > today:
-        raise FieldProblem(
-            "level_since", "invalid_date", "level_since must lie between the hire date and today"
-        )
-    months = _probation(person)
-    if months == 0:
-        end, status, since = None, ACTIVE, hire
-    else:
-        end = lcl.probation_end(hire, months)
-        if end is not None and end >= today:
-            status, since = PROBATION, hire
-        else:
-            status, since = ACTIVE, lcl.regular_from(hire, months)
+    check_hire_date(hire, today)
+    check_working_age(birth_date, hire)
+    level = settled_level(person.level, person.education, policy)
+    level_since = settled_level_since(person.level_since, hire, today)
+    months = settled_probation(person.contract, person.probation_months, hire)
+    end, status, since = probation_status(hire, months, today)
     return Prepared(
         person=person,
         id_number=number,
