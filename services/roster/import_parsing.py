@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -190,10 +191,51 @@ def _blank_csv(cells: list[str]) -> bool:
     return not "".join(cells).strip()
 
 
+def _plain_lines(text: str) -> list[str] | None:
+    """The lines of a CSV text that `csv.reader` would read as the lines split at the
+    delimiter: no quote character, no line break but \n or \r\n, no line longer than
+    the csv module's field limit. None for any other text (read by `csv.reader`)."""
+    if '"' in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the final line break ends the last row
+    if lines and max(map(len, lines)) > csv.field_size_limit():
+        return None
+    return lines
+
+
+def _blank_line(line: str, delimiter: str) -> bool:
+    """`_blank_csv` of the line's cells."""
+    if line.split(delimiter, 1)[0].strip():
+        return False
+    return not line.replace(delimiter, "").strip()
+
+
 def open_csv(content: bytes) -> ImportFile:
     text = _decode(content)
     first = text.split("\n", 1)[0]
     delimiter = _delimiter(first)
+    lines = _plain_lines(text)
+    if lines is not None:
+        # the usual export (no quoted values): split each line, as csv.reader would
+        header = lines[0].split(delimiter) if lines else None
+        if header is None:
+            raise ImportFileError("the file is empty")
+        columns = map_header(header)
+        total = sum(1 for line in islice(lines, 1, None) if not _blank_line(line, delimiter))
+
+        def split() -> Iterator[tuple[int, list[Any]]]:
+            for number, line in enumerate(islice(lines, 1, None), start=2):
+                cells = line.split(delimiter)
+                if not _blank_csv(cells):
+                    yield number, cells
+
+        return ImportFile("csv", columns, total, split)
 
     def reader() -> Any:
         return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -346,6 +388,22 @@ def _bool(text: str, field: str) -> bool:
     raise FieldProblem(field, "invalid_value", f"{field} must be yes or no (是/否)")
 
 
+def contract_terms(
+    kind: str, start: str, end: str, probation: str, hired: date
+) -> ContractTerms | None:
+    """The hiring contract a row describes (its columns as stripped text), or None."""
+    if kind:
+        return ContractTerms(
+            _choice(kind, "contract_kind", _CONTRACT_KINDS),
+            _optional_date(start, "contract_start") or hired,
+            _optional_date(end, "contract_end"),
+            _int(probation, "probation_months", 0, 6) or 0,
+        )
+    if start or end:
+        raise FieldProblem("contract_kind", "missing_value", "contract dates need contract_kind")
+    return None
+
+
 _FIELDS = tuple(COLUMNS)
 _SLOT = {name: i for i, name in enumerate(_FIELDS)}
 
@@ -406,17 +464,7 @@ class RowReader:
         hired = self.dates.get(hire_date)
         if hired is None:
             hired = self.dates[hire_date] = _date(hire_date, "hire_date")
-        contract = None
-        if contract_kind:
-            kind = _choice(contract_kind, "contract_kind", _CONTRACT_KINDS)
-            start = _optional_date(contract_start, "contract_start") or hired
-            end = _optional_date(contract_end, "contract_end")
-            months = _int(probation, "probation_months", 0, 6) or 0
-            contract = ContractTerms(kind, start, end, months)
-        elif contract_start or contract_end:
-            raise FieldProblem(
-                "contract_kind", "missing_value", "contract dates need contract_kind"
-            )
+        contract = contract_terms(contract_kind, contract_start, contract_end, probation, hired)
         # in the order of NewPerson's fields: the first bad one is the one reported
         if not id_number:
             raise FieldProblem("id_number", "missing_value", "id_number is required")
