@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ from kernel.settings import ProcessSettings, ServiceSettings
 from kernel.tables import KernelTables
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+BundleReader = Callable[[dict[str, Any]], list[Any]]  # a bundle's payload → its events
 
 
 @dataclass
@@ -47,10 +48,11 @@ class ServiceSpec:
     # Outbox topics that are announced to provincial webhook subscribers: the relay
     # hands them to the gateway's event intake.
     published_events: Sequence[str] = ()
-    # Outbox topics of bundles: one row whose payload is {"events": [announced event,
-    # ...]}, written by a bulk operation instead of a row per event. The relay hands
-    # the events to the gateway's intake in batches; the receivers see them one by one.
-    bundled_events: Sequence[str] = ()
+    # Outbox topics of bundles: one row written by a bulk operation instead of a row per
+    # event, and how to read its announced events (`listed_events`: a payload of
+    # {"events": [event, ...]}). The relay hands the events to the gateway's intake in
+    # batches; the receivers see them one by one.
+    bundled_events: Mapping[str, BundleReader] = field(default_factory=dict)
 
 
 def build_verifier(settings: ProcessSettings, app: FastAPI) -> TokenVerifier:
@@ -166,16 +168,29 @@ def event_batch_publisher(app: FastAPI, settings: ServiceSettings) -> BatchHandl
 BUNDLE_LIMIT = 1000  # events per call to the batch intake (its own limit)
 
 
-def bundle_publisher(publish: BatchHandler, limit: int = BUNDLE_LIMIT) -> Handler:
-    """Relay handler for a bundle row: its events go to the batch intake `limit` at a
-    time. A call that fails fails the row, which is retried whole: the intake is
-    idempotent on event ids, so the events it took before come back as duplicates.
-    Events the intake refuses (malformed) dead-letter the row once every other event
-    has been handed over."""
+def listed_events(payload: dict[str, Any]) -> list[Any]:
+    """A bundle's events when its payload lists them: {"events": [event, ...]}."""
+    events = payload.get("events")
+    if not isinstance(events, list):
+        raise ValueError("the bundle lists no events")
+    return events
+
+
+def bundle_publisher(
+    publish: BatchHandler, limit: int = BUNDLE_LIMIT, read: BundleReader = listed_events
+) -> Handler:
+    """Relay handler for a bundle row: its events (`read` from the payload) go to the
+    batch intake `limit` at a time. A call that fails fails the row, which is retried
+    whole: the intake is idempotent on event ids, so the events it took before come
+    back as duplicates. Events the intake refuses (malformed) dead-letter the row once
+    every other event has been handed over; so does a payload `read` cannot read."""
 
     async def send(event_id: str, payload: dict[str, Any]) -> None:
-        events = payload.get("events")
-        if not isinstance(events, list) or not events:
+        try:
+            events = read(payload)
+        except ValueError as exc:
+            raise PermanentFailure(f"bundle {event_id} cannot be read: {exc}") from exc
+        if not events:
             raise PermanentFailure(f"bundle {event_id} holds no events")
         refused: list[str] = []
         for start in range(0, len(events), limit):
@@ -231,8 +246,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             publish = event_batch_publisher(app, settings)
             batch_handlers = dict.fromkeys(spec.published_events, publish)
             send_batch_size = settings.outbox_batch_size
-            for topic in spec.bundled_events:
-                handlers[topic] = bundle_publisher(publish)
+            for topic, read in spec.bundled_events.items():
+                handlers[topic] = bundle_publisher(publish, read=read)
         if handlers or batch_handlers:
             relay = OutboxRelay(
                 app.state.db,

@@ -7,8 +7,7 @@ Payload: {"event_id", "type", "occurred_at", "region", "data": {"personnel_id", 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -20,8 +19,8 @@ from services.roster.models import Personnel
 
 PERSONNEL_CREATED = "personnel.created"
 PERSONNEL_DEPARTED = "personnel.departed"
-# One outbox row for a bulk import's batch of new files: {"events": [personnel.created
-# document, ...]}. The relay announces its events one by one (kernel `bundled_events`),
+# One outbox row for a bulk import's batch of new files (`created_bundle`). The relay
+# announces its events one by one (kernel `bundled_events`, `created_bundle_events`),
 # so subscribers see exactly what `POST /personnel` gives them.
 PERSONNEL_CREATED_BUNDLE = "personnel.created.bundle"
 API_PREFIX = "/api/v1/roster"
@@ -72,54 +71,44 @@ def created_data(
     }
 
 
-_json_text = json.encoder.encode_basestring  # a str as a JSON string (C-accelerated)
+# A bulk import's bundle: one list per field, a file per position, and the time.
+CREATED_BUNDLE_FIELDS = (
+    "personnel_id", "region", "post_category", "post", "status", "hire_date",
+    "external_reference",
+)  # fmt: skip
 
 
-CreatedDocument = Callable[[int, str, str, str, str, date, str | None], str]
+def created_bundle(occurred_at: datetime, columns: dict[str, list[Any]]) -> dict[str, Any]:
+    """The `personnel.created` events of a batch of new files in one outbox payload:
+    `columns` holds a list per `CREATED_BUNDLE_FIELDS` (hire dates as ISO text)."""
+    return {"occurred_at": occurred_at.isoformat(), **columns}
 
 
-def created_documents(occurred_at: datetime) -> CreatedDocument:
-    """A fast writer of `personnel.created` documents as JSON text, for bulk imports:
-    `write(personnel_id, region, post_category, post, status, hire_date,
-    external_reference)` gives the same document as `envelope(PERSONNEL_CREATED, ...,
-    created_data(...))`, without building dictionaries (tests/test_events.py)."""
-    topic = _json_text(PERSONNEL_CREATED)[1:-1]
-    url = _json_text(f"{API_PREFIX}/personnel/")[1:-1]
-    head = (
-        f'{{"event_id":"{topic}:%d","type":"{topic}","occurred_at":'
-        f"{_json_text(occurred_at.isoformat())},"
-    )
-    body = (
-        '"region":%s,"data":{"personnel_id":%d,"url":"' + url + '%d","region":%s,'
-        '"post_category":%s,"post":%s,"status":%s,"hire_date":"%s","external_reference":%s}}'
-    )
-    template = head + body
-    text = _json_text
-
-    def write(
-        personnel_id: int,
-        region: str,
-        post_category: str,
-        post: str,
-        status: str,
-        hire_date: date,
-        external_reference: str | None,
-    ) -> str:
-        where = text(region)
-        return template % (
-            personnel_id,
-            where,
-            personnel_id,
-            personnel_id,
-            where,
-            text(post_category),
-            text(post),
-            text(status),
-            hire_date.isoformat(),
-            "null" if external_reference is None else text(external_reference),
-        )
-
-    return write
+def created_bundle_events(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The events of a bundle, each the very document `POST /personnel` announces
+    (`envelope` of `created_data`). A bundle written as {"events": [document, ...]}
+    (before the columns) is read as it is. Raises ValueError for a malformed one."""
+    listed = payload.get("events")
+    if listed is not None:
+        if not isinstance(listed, list):
+            raise ValueError("the bundle's events are not a list")
+        return listed
+    try:
+        occurred = datetime.fromisoformat(payload["occurred_at"])
+        columns = [payload[name] for name in CREATED_BUNDLE_FIELDS]
+        return [
+            envelope(
+                PERSONNEL_CREATED,
+                region,
+                occurred,
+                created_data(
+                    pid, region, category, post, status, date.fromisoformat(hired), reference
+                ),
+            )[1]
+            for pid, region, category, post, status, hired, reference in zip(*columns, strict=True)
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"a malformed personnel.created bundle: {exc}") from exc
 
 
 async def personnel_created(session: AsyncSession, person: Personnel, now: datetime) -> str:

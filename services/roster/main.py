@@ -46,7 +46,7 @@ def create_app(settings: RosterSettings | ServiceSettings | None = None) -> Fast
             on_startup=[freeze_startup_heap],
             # announced to provincial webhook subscribers through the gateway's intake
             published_events=(events.PERSONNEL_CREATED, events.PERSONNEL_DEPARTED),
-            bundled_events=(events.PERSONNEL_CREATED_BUNDLE,),
+            bundled_events={events.PERSONNEL_CREATED_BUNDLE: events.created_bundle_events},
         )
     )
     app.state.level_policies = LevelPolicies(list(getattr(settings, "level_policies", [])))

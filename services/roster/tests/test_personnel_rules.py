@@ -1,6 +1,6 @@
 """The fast paths of the bulk import agree with the long ways they stand in for: the
 ID number check (`resident_facts` against `resident_id.parse`) and the
-`personnel.created` document written as text (against `events.envelope`)."""
+`personnel.created` events of a bundle (against `events.envelope`)."""
 
 from __future__ import annotations
 
@@ -77,13 +77,47 @@ def test_a_wrong_check_character_is_refused_after_its_birth_date_is_known() -> N
 @pytest.mark.parametrize(
     "reference", [None, "ext-1", 'quote " and back\\slash', "中文编号", "tab\tand\nnewline"]
 )
-def test_created_documents_are_the_envelope_of_personnel_created(reference: str | None) -> None:
+def test_a_created_bundle_reads_as_the_envelopes_of_personnel_created(
+    reference: str | None,
+) -> None:
     now = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
-    write = events.created_documents(now)
-    args = (123456, "371327001", "duty", "patrol", "probation", date(2024, 3, 1), reference)
-    text = write(*args)
-    event_id, document = events.envelope(
-        events.PERSONNEL_CREATED, "371327001", now, events.created_data(*args)
-    )
-    assert json.loads(text) == document
-    assert document["event_id"] == event_id == "personnel.created:123456"
+    people = [
+        (123456, "371327001", "duty", "patrol", "probation", date(2024, 3, 1), reference),
+        (123457, "371327", "civilian", "clerk", "active", date(2019, 12, 31), None),
+    ]
+    columns = {
+        name: [p[i].isoformat() if isinstance(p[i], date) else p[i] for p in people]
+        for i, name in enumerate(events.CREATED_BUNDLE_FIELDS)
+    }
+    # stored as JSON, read back as the relay reads it
+    payload = json.loads(json.dumps(events.created_bundle(now, columns)))
+    expected = [
+        events.envelope(events.PERSONNEL_CREATED, p[1], now, events.created_data(*p))[1]
+        for p in people
+    ]
+    assert events.created_bundle_events(payload) == expected
+    assert expected[0]["event_id"] == "personnel.created:123456"
+    # a bundle written before the columns lists its documents
+    assert events.created_bundle_events({"events": expected}) == expected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"events": "x"},
+        {"occurred_at": "2026-03-01T08:30:15+00:00", "personnel_id": [1]},
+        {
+            "occurred_at": "2026-03-01T08:30:15+00:00",
+            **{name: [] for name in events.CREATED_BUNDLE_FIELDS},
+            "region": ["371327"],
+        },
+        {
+            "occurred_at": "yesterday",
+            **{name: [None] for name in events.CREATED_BUNDLE_FIELDS},
+        },
+    ],
+)
+def test_a_malformed_bundle_is_refused(payload: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        events.created_bundle_events(payload)
