@@ -113,7 +113,7 @@ async def import_personnel(
     )
     session.add(row)
     await session.flush()
-    batch_size = int(getattr(settings, "import_batch_size", 5000))
+    batch_size = int(getattr(settings, "import_batch_size", 20_000))
     job = ImportJob(import_id=row.id, principal=who, file=parsed, batch_size=batch_size)
     # runs once the response is sent, i.e. after this transaction has committed
     background.add_task(run_import, request.app.state.db, policies, job, today())
