@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import GatewaySettings
@@ -125,27 +125,33 @@ async def ingest_many(
         )
     results: list[tuple[int, bool]] = []
     deliveries: list[WebhookDelivery] = []
+    # the events' rows without ORM objects (an import announces 100,000 at a time;
+    # deliveries refer to them by event_id); the unique event_id still refuses a
+    # concurrent intake's copy
+    stored: list[dict[str, Any]] = []
+    received = utcnow()
     for event in events:
         if event.event_id in known:
             results.append((0, True))
             continue
         known.add(event.event_id)
         kind = str(event.type)
-        session.add(
-            WebhookEvent(
-                event_id=event.event_id,
-                type=kind,
-                region=event.region,
-                occurred_at=event.occurred_at,
-                source=source,
-                body={
+        stored.append(
+            {
+                "event_id": event.event_id,
+                "type": kind,
+                "region": event.region,
+                "occurred_at": event.occurred_at,
+                "source": source,
+                "body": {
                     "id": event.event_id,
                     "type": kind,
                     "timestamp": event.occurred_at.isoformat(),
                     "region": event.region,
                     "data": event.data,
                 },
-            )
+                "received_at": received,
+            }
         )
         matching = [s for s in subs if kind in s.events and event.region.startswith(s.region)]
         for sub in matching:
@@ -159,6 +165,8 @@ async def ingest_many(
                 )
             )
         results.append((len(matching), False))
+    if stored:
+        await session.execute(insert(WebhookEvent), stored)
     session.add_all(deliveries)
     await session.flush()
     await enqueue_many(
