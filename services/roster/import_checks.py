@@ -22,7 +22,8 @@ of good and bad values and requires the same rows, fields and errors.
 
 A checked row is an `ImportRow`: what landing it needs (seat, reservation, clashes,
 its event) and `fields`, the file's columns (`DATA_COLUMNS`) as text, written by COPY
-on PostgreSQL (`copy_body`) or turned back into values elsewhere (`typed_values`).
+on PostgreSQL (`ImportRow.text`, made while checking) or turned back into values
+elsewhere (`typed_values`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class ImportRow(NamedTuple):
     reservation_reference: str | None
     # the hiring contract as (kind, start, end or "", probation months), all text
     contract: tuple[str, str, str, str] | None
+    text: str  # `fields` as one line of COPY text (FORMAT text, NULL '')
 
     @property
     def id_number(self) -> str:  # as stored: upper case, no blanks
@@ -150,26 +152,20 @@ def row_of(line: int, ready: Prepared) -> ImportRow:
             iso(contract.end),
             str(contract.probation_months),
         )
-    return ImportRow(line, fields_of(ready), p.reservation_reference, terms)
+    fields = fields_of(ready)
+    return ImportRow(line, fields, p.reservation_reference, terms, copy_line(fields))
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def copy_body(rows: Sequence[Sequence[str]]) -> bytes:
-    """Rows of text values as a COPY (FORMAT text, NULL '') body. The values are joined
-    as they are when none holds a tab, a line break or a backslash (counting over the
-    whole text tells); else every value is escaped."""
-    body = "\n".join(map("\t".join, rows))
-    width = len(rows[0]) if rows else 0
-    if (
-        "\\" in body
-        or "\r" in body
-        or body.count("\n") != len(rows) - 1
-        or body.count("\t") != len(rows) * (width - 1)
-    ):
-        body = "\n".join("\t".join(v.translate(_COPY_ESCAPES) for v in row) for row in rows)
-    return (body + "\n").encode()
+def copy_line(values: Sequence[str]) -> str:
+    """Values as one line of COPY text (FORMAT text, NULL ''): tab-separated, a tab, a
+    line break or a backslash in a value escaped."""
+    line = "\t".join(values)
+    if "\\" in line or "\n" in line or "\r" in line or line.count("\t") != len(values) - 1:
+        line = "\t".join(v.translate(_COPY_ESCAPES) for v in values)
+    return line
 
 
 def typed_values(fields: Sequence[str]) -> dict[str, Any]:
@@ -530,6 +526,8 @@ class RowChecker:
         ]  # fmt: skip
 
         append = good.append
+        join = "\t".join
+        tabs = len(DATA_COLUMNS) - 1
         by_row = self.by_row
         resident = self._resident
         addresses, births, sequences = self.addresses, self.births, self.sequences
@@ -604,18 +602,15 @@ class RowChecker:
                 if reference:
                     seen_references[reference] = line
                 settled, last, status, status_since, contract = terms
-                append(
-                    new_row((
-                        line,
-                        (
-                            number, name, sex, birth_text, region, unit, category, post,
-                            education, veteran, political, phone, hire_text, settled, last,
-                            the_level, step, since, status, status_since, reference,
-                        ),
-                        reservation,
-                        contract,
-                    ))
+                fields = (
+                    number, name, sex, birth_text, region, unit, category, post, education,
+                    veteran, political, phone, hire_text, settled, last, the_level, step, since,
+                    status, status_since, reference,
                 )  # fmt: skip
+                text = join(fields)
+                if "\\" in text or "\n" in text or "\r" in text or text.count("\t") != tabs:
+                    text = copy_line(fields)  # a value holds a tab, a line break or a backslash
+                append(new_row((line, fields, reservation, contract, text)))
             except FieldProblem as exc:
                 errors.append(RowError(line, exc.field, exc.code, exc.message))
         if len(level_memo) + len(since_memo) + len(terms_memo) > MEMO_BOUND:

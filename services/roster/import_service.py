@@ -29,7 +29,7 @@ import logging
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import islice
@@ -62,7 +62,7 @@ from services.roster.import_checks import (
     ImportRow,
     RowChecker,
     RowError,
-    copy_body,
+    copy_line,
     typed_values,
 )
 from services.roster.import_parsing import ImportFile
@@ -166,25 +166,29 @@ async def bulk_insert(
     await session.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in records])
 
 
-async def copy_text_rows(
-    session: AsyncSession, table: Table, columns: Sequence[str], rows: list[tuple[str, ...]]
+async def write_text_rows(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    lines: list[str],
+    rows: Callable[[], list[tuple[str, ...]]],
 ) -> None:
-    """Rows already written as text (`import_checks`: "" is NULL) into `table`: COPY's
-    text format on PostgreSQL, so the server reads the values; the text turned back
-    into values and executemany elsewhere."""
-    if not rows:
+    """Rows written as text (`import_checks`: "" is NULL) into `table`: on PostgreSQL
+    the `lines` of COPY text, so the server reads the values; elsewhere the `rows` of
+    values turned back into what SQLAlchemy binds, and executemany."""
+    if not lines:
         return
     if dialect_of(session) == "postgresql":
         connection = await driver(session)
         await connection.copy_to_table(
             table.name,
-            source=io.BytesIO(copy_body(rows)),
+            source=io.BytesIO(("\n".join(lines) + "\n").encode()),
             columns=list(columns),
             format="text",
             null="",
         )
         return
-    await session.execute(insert(table), [sqlite_values(table, columns, row) for row in rows])
+    await session.execute(insert(table), [sqlite_values(table, columns, row) for row in rows()])
 
 
 def sqlite_values(table: Table, columns: Sequence[str], row: tuple[str, ...]) -> dict[str, Any]:
@@ -511,20 +515,29 @@ class Importer:
         if self.sequence is None:
             self.sequence = await personnel_sequence(session)
         ids = await allocate_ids(session, len(landing), self.sequence)
-        # every file's row as text: its checked fields, then what the import adds
+        # every file's row as text: its id, its checked fields (as COPY text already),
+        # then what the import adds
         stamp = now.isoformat()
         import_id = str(job.import_id)
         rows = [row for row, _ in landing]
         held = [("" if r is None else str(r.id)) for _, r in landing]
-        people = [
-            (str(pid), *row.fields, held_by, import_id, str(row.line), stamp, who, stamp, "1")
+        tail = copy_line((stamp, who, stamp, "1"))
+        lines = [
+            f"{pid}\t{row.text}\t{held_by}\t{import_id}\t{row.line}\t{tail}"
             for pid, row, held_by in zip(ids, rows, held, strict=True)
         ]
-        contracts = [
+        contracts: list[tuple[str, ...]] = [
             (str(pid), *row.contract, "", stamp, who)
             for pid, row in zip(ids, rows, strict=True)
             if row.contract is not None
         ]
+
+        def people() -> list[tuple[str, ...]]:
+            return [
+                (str(pid), *row.fields, held_by, import_id, str(row.line), stamp, who, stamp, "1")
+                for pid, row, held_by in zip(ids, rows, held, strict=True)
+            ]
+
         # the same fields column by column: the event bundle, the counters, the posts
         by_column = zip(*(row.fields for row in rows), strict=True)
         columns = dict(zip(DATA_COLUMNS, by_column, strict=True))
@@ -555,8 +568,20 @@ class Importer:
                 )
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-        await copy_text_rows(session, Personnel.__table__, PERSONNEL_COLUMNS, people)  # type: ignore[arg-type]
-        await copy_text_rows(session, Contract.__table__, CONTRACT_COLUMNS, contracts)  # type: ignore[arg-type]
+        await write_text_rows(
+            session,
+            Personnel.__table__,  # type: ignore[arg-type]
+            PERSONNEL_COLUMNS,
+            lines,
+            people,
+        )
+        await write_text_rows(
+            session,
+            Contract.__table__,  # type: ignore[arg-type]
+            CONTRACT_COLUMNS,
+            [copy_line(c) for c in contracts],
+            lambda: contracts,
+        )
         await enqueue_created(session, bundle, now)
         for reservation in {r.id: r for _, r in landing if r is not None}.values():
             reservation.converted += converted[reservation.id]

@@ -168,11 +168,23 @@ def test_the_columnar_checks_give_what_the_row_path_gives(text: bool) -> None:
         assert seen[code] > 0, (code, seen)
 
 
-def test_copy_body_escapes_only_when_a_value_needs_it() -> None:
-    plain = [("1", "李娜", ""), ("2", "王伟", "x")]
-    assert ic.copy_body(plain) == "1\t李娜\t\n2\t王伟\tx\n".encode()
-    odd = [("1", "tab\there", "back\\slash"), ("2", "line\nbreak", "cr\rhere")]
-    assert ic.copy_body(odd) == b"1\ttab\\there\tback\\\\slash\n2\tline\\nbreak\tcr\\rhere\n"
+def test_copy_text_is_escaped_only_when_a_value_needs_it() -> None:
+    assert ic.copy_line(("1", "李娜", "")) == "1\t李娜\t"
+    assert ic.copy_line(("tab\there", "back\\slash", "line\nbreak", "cr\rhere")) == (
+        "tab\\there\tback\\\\slash\tline\\nbreak\tcr\\rhere"
+    )
+    checker = ic.RowChecker(
+        ["id_number", "name", "region", "unit", "post_category", "post", "education",
+         "hire_date", "external_reference"],
+        REGIONS, {}, LevelPolicies([]), TODAY,
+    )  # fmt: skip
+    number = rid.make_id_number("371327", date(1995, 5, 1), 11)
+    cells = [number, "李\\娜", "371327", "巡\t特警", "duty", "patrol", "bachelor",
+             "2020-01-15", "ext\\1"]  # fmt: skip
+    (row,), errors = checker.check([(2, cells)])
+    assert errors == [] and row.fields[1] == "李\\娜" and row.fields[5] == "巡\t特警"
+    assert row.text == ic.copy_line(row.fields) and row.text.count("\t") == 20
+    assert "李\\\\娜" in row.text and "巡\\t特警" in row.text
 
 
 def test_typed_values_read_the_fields_back() -> None:
