@@ -307,6 +307,8 @@ class Importer:
         self.sequence: str | None = None
         self.counters: set[str] = set()  # regions whose counter rows exist
         self.checker: RowChecker | None = None  # once the regions and posts are known
+        self.rows: Iterator[tuple[int, list[Any]]] = iter(())
+        self.upcoming: asyncio.Future[tuple[int, list[ImportRow], list[RowError]]] | None = None
 
     async def preload(self) -> None:
         principal = self.job.principal
@@ -568,6 +570,7 @@ class Importer:
                 )
                 .on_conflict_do_nothing(index_elements=["name"])
             )
+        self.check_next_batch()
         await write_text_rows(
             session,
             Personnel.__table__,  # type: ignore[arg-type]
@@ -638,25 +641,32 @@ class Importer:
     async def _run(self, totals: BatchOutcome) -> None:
         """The batches, one after the other, each checked while the one before lands."""
         await self.preload()
-        rows = self.job.file.rows()
-        # Read and validate the next batch while this one is written: the database
-        # works on one batch while Python checks the next. The checks run in small
-        # slices on the event loop (no thread: the writer's many short awaits would
-        # each wait for the GIL).
-        upcoming = asyncio.ensure_future(self._next_batch(rows))
+        self.rows = self.job.file.rows()
+        upcoming = asyncio.ensure_future(self._next_batch(self.rows))
         while True:
             size, candidates, errors = await upcoming
             if size == 0:
                 break
-            upcoming = asyncio.ensure_future(self._next_batch(rows))
+            self.upcoming = None
             try:
                 outcome = await self.land(candidates, errors, size)
             except BaseException:
-                await asyncio.gather(upcoming, return_exceptions=True)
+                if self.upcoming is not None:
+                    await asyncio.gather(self.upcoming, return_exceptions=True)
                 raise
             totals.created += outcome.created
             totals.skipped += outcome.skipped
             totals.errors.extend(outcome.errors)
+            upcoming = self.upcoming or asyncio.ensure_future(self._next_batch(self.rows))
+
+    def check_next_batch(self) -> None:
+        """Start checking the next batch, once: called as this batch's files go to the
+        database, so that Python checks the next rows while the server writes these.
+        (Started any earlier, its slices would run between the landing's short
+        statements and hold each of them up; the checks run on the event loop, in
+        slices, not in a thread, whose GIL would hold them up the same way.)"""
+        if self.upcoming is None:
+            self.upcoming = asyncio.ensure_future(self._next_batch(self.rows))
 
     async def _next_batch(
         self, rows: Iterator[tuple[int, list[Any]]]
