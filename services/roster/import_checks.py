@@ -31,9 +31,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 from functools import partial
-from operator import getitem, mul
 from typing import Any, NamedTuple
 
+from services.common import resident_id as rid
 from services.roster import import_parsing as ip
 from services.roster.level_config import LevelPolicies
 from services.roster.levels import LevelPolicy
@@ -279,20 +279,8 @@ class _TextColumn:
 
 # GB 11643 check: the weighted sum of the first 17 digits is the sum of three parts'
 # (address, birth date, sequence), remembered from numbers `resident_facts` accepted
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
-_SEX = {str(d): ("male" if d % 2 else "female") for d in range(10)}
-
-
-_DIGIT_TIMES_WEIGHT = tuple({str(d): d * w for d in range(10)} for w in _WEIGHTS)
-
-
-def _weighted(digits: str, first: int) -> int:
-    """The weighted sum of digits that stand at `first` onwards in an ID number."""
-    try:
-        return sum(map(getitem, _DIGIT_TIMES_WEIGHT[first:], digits))
-    except KeyError:  # digits other than ASCII, which `resident_id.parse` accepts
-        return sum(map(mul, map(int, digits), _WEIGHTS[first:]))
+_CHECK_CHARS = rid.CHECK_CHARS
+_SEX = rid.SEX_BY_DIGIT
 
 
 class RowChecker:
@@ -408,11 +396,11 @@ class RowChecker:
             self.births.clear()
         address, born, sequence = number[:6], number[6:14], number[14:17]
         if address not in self.addresses:
-            self.addresses[address] = _weighted(address, 0)
+            self.addresses[address] = rid.weighted_sum(address, 0)
         if born not in self.births:
-            self.births[born] = (_weighted(born, 6), iso(birth))
+            self.births[born] = (rid.weighted_sum(born, 6), iso(birth))
         if sequence not in self.sequences:
-            self.sequences[sequence] = _weighted(sequence, 14)
+            self.sequences[sequence] = rid.weighted_sum(sequence, 14)
         return number, sex
 
     def _policy(self, region: str, hired: date) -> LevelPolicy:

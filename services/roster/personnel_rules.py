@@ -91,12 +91,8 @@ def parse_id_number(raw: str, field: str = "id_number") -> rid.ResidentId:
 # birth date seen before) is checked here with a slice, a look-up and the checksum;
 # anything else goes the long way through `resident_id.parse`, which also words the
 # refusal. Both accept and refuse the same numbers (tests/test_personnel_rules.py).
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643: 2^(17-i) mod 11
-_WEIGHTED = tuple({str(d): d * w for d in range(10)} for w in _WEIGHTS)
-_CHECK_CHARS = "10X98765432"
 _BIRTHS: dict[str, date] = {}  # "YYYYMMDD" of numbers that passed: their birth date
 _BIRTHS_KEPT = 100_000  # a bound on the memo (every day from 1850 to 2100 is 92,000)
-_SEX = {str(d): (rid.Sex.MALE.value if d % 2 else rid.Sex.FEMALE.value) for d in range(10)}
 
 
 def resident_facts(raw: str, field: str = "id_number") -> tuple[str, date, str]:
@@ -108,11 +104,11 @@ def resident_facts(raw: str, field: str = "id_number") -> tuple[str, date, str]:
         birth = _BIRTHS.get(number[6:14])
         if birth is not None and first17.isdigit():
             try:
-                check = _CHECK_CHARS[sum(map(getitem, _WEIGHTED, first17)) % 11]
+                check = rid.CHECK_CHARS[sum(map(getitem, rid.WEIGHTED, first17)) % 11]
             except KeyError:  # pragma: no cover - ASCII digits only here
                 check = ""
             if check == number[17]:
-                return number, birth, _SEX[number[16]]
+                return number, birth, rid.SEX_BY_DIGIT[number[16]]
     resident = parse_id_number(raw, field)
     if len(_BIRTHS) < _BIRTHS_KEPT:
         _BIRTHS[resident.number[6:14]] = resident.birth_date
