@@ -4,7 +4,14 @@ following up the API fuzz on PostgreSQL)."""
 
 from __future__ import annotations
 
-from services.roster.tests.test_api_imports import API, IMPORTS, good_row, to_csv, upload
+from services.roster.tests.test_api_imports import (
+    API,
+    HEADER,
+    IMPORTS,
+    good_row,
+    to_csv,
+    upload,
+)
 
 
 async def test_a_nul_in_a_cell_is_a_bad_row(client, roles) -> None:
@@ -37,3 +44,18 @@ async def test_tabs_line_breaks_and_backslashes_in_values_land_as_they_are(clien
         name: unit.strip() for name, unit in odd.items()
     }
     assert landed["李娜"] == "巡特警大队"
+
+
+async def test_a_phone_longer_than_the_file_holds_is_a_bad_row(client, roles) -> None:
+    """21 characters fit the phone pattern but not the file (20, as POST /personnel
+    says): the row is reported, the others land (the COPY would fail the batch)."""
+    rows = [good_row() for _ in range(2)]
+    rows[1] = good_row(phone="+" + "1" * 20)
+    header = [*HEADER, "phone"]
+    rows[0]["phone"] = "+86 138-0013-8000"
+    r = await upload(client, roles.junan, to_csv(rows, header))
+    job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
+    assert (job["status"], job["created"], job["failed"]) == ("completed", 1, 1), job
+    assert [(e["line"], e["column"], e["code"]) for e in job["errors"]] == [
+        (3, "phone", "invalid_value")
+    ]
