@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.app import listed_events
 from kernel.outbox import enqueue
 from services.roster.db import KERNEL_TABLES
 from services.roster.models import Personnel
@@ -88,11 +89,8 @@ def created_bundle_events(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The events of a bundle, each the very document `POST /personnel` announces
     (`envelope` of `created_data`). A bundle written as {"events": [document, ...]}
     (before the columns) is read as it is. Raises ValueError for a malformed one."""
-    listed = payload.get("events")
-    if listed is not None:
-        if not isinstance(listed, list):
-            raise ValueError("the bundle's events are not a list")
-        return listed
+    if "events" in payload:
+        return listed_events(dict(payload))
     try:
         occurred = datetime.fromisoformat(payload["occurred_at"])
         columns = [payload[name] for name in CREATED_BUNDLE_FIELDS]

@@ -23,7 +23,7 @@ of good and bad values and requires the same rows, fields and errors.
 A checked row is an `ImportRow`: what landing it needs (seat, reservation, clashes,
 its event) and `fields`, the file's columns (`DATA_COLUMNS`) as text, written by COPY
 on PostgreSQL (`ImportRow.text`, made while checking) or turned back into values
-elsewhere (`typed_values`).
+elsewhere (`import_service.sqlite_values`, by the table's column types).
 """
 
 from __future__ import annotations
@@ -57,9 +57,6 @@ DATA_COLUMNS = (
     "probation_end", "level", "step", "level_since", "status", "status_since",
     "external_reference",
 )  # fmt: skip
-# how `typed_values` reads each column's text back ("" is NULL: no value is empty text)
-_DATE_COLUMNS = {"birth_date", "hire_date", "probation_end", "level_since", "status_since"}
-_INT_COLUMNS = {"probation_months", "level", "step"}
 
 
 class RowError(NamedTuple):
@@ -168,23 +165,6 @@ def copy_line(values: Sequence[str]) -> str:
     return line
 
 
-def typed_values(fields: Sequence[str]) -> dict[str, Any]:
-    """DATA_COLUMNS from their text, as the database driver takes them (SQLite)."""
-    out: dict[str, Any] = {}
-    for column, text in zip(DATA_COLUMNS, fields, strict=True):
-        if not text:
-            out[column] = None
-        elif column in _DATE_COLUMNS:
-            out[column] = date.fromisoformat(text)
-        elif column in _INT_COLUMNS:
-            out[column] = int(text)
-        elif column == "veteran":
-            out[column] = text == "t"
-        else:
-            out[column] = text
-    return out
-
-
 # --- the columnar pass -----------------------------------------------------------------------
 
 
@@ -241,14 +221,12 @@ class _TextColumn:
 
     def __init__(
         self,
-        field: str,
         limit: int,
         *,
         required: bool = False,
         pattern: Any = None,
         empty: str | None = "",
     ) -> None:
-        self.field = field
         self.limit = limit
         self.required = required
         self.pattern = pattern
@@ -319,7 +297,7 @@ class RowChecker:
         self.sequences: dict[str, int] = {}
         text = _TextColumn
         parsers: dict[str, Callable[[str], Any] | _TextColumn] = {
-            "name": text("name", 50, required=True),
+            "name": text(50, required=True),
             "region": self._region,
             "unit": lambda t: ip._required(t, "unit", 100),
             "post_category": self._category,
@@ -327,7 +305,7 @@ class RowChecker:
             "education": self._education,
             "veteran": lambda t: "t" if (ip._bool(t, "veteran") if t else False) else "f",
             "political_status": self._political,
-            "phone": text("phone", 20, pattern=ip._PHONE),
+            "phone": text(20, pattern=ip._PHONE),
             "hire_date": self._hire_date,
             "level": lambda t: ip._int(t, "level", 1, 9) if t else None,
             "step": lambda t: str(ip._int(t, "step", 1, 50) or 1) if t else "1",
@@ -336,8 +314,8 @@ class RowChecker:
             "contract_kind": _same,
             "contract_start": _same,
             "contract_end": _same,
-            "reservation_reference": text("reservation_reference", 200, empty=None),
-            "external_reference": text("external_reference", 200),
+            "reservation_reference": text(200, empty=None),
+            "external_reference": text(200),
             "level_since": lambda t: ip._optional_date(t, "level_since"),
         }
         # the ID number is not among them: it is checked row by row
@@ -514,8 +492,6 @@ class RowChecker:
         ]  # fmt: skip
 
         append = good.append
-        join = "\t".join
-        tabs = len(DATA_COLUMNS) - 1
         by_row = self.by_row
         resident = self._resident
         addresses, births, sequences = self.addresses, self.births, self.sequences
@@ -595,10 +571,7 @@ class RowChecker:
                     veteran, political, phone, hire_text, settled, last, the_level, step, since,
                     status, status_since, reference,
                 )  # fmt: skip
-                text = join(fields)
-                if "\\" in text or "\n" in text or "\r" in text or text.count("\t") != tabs:
-                    text = copy_line(fields)  # a value holds a tab, a line break or a backslash
-                append(new_row((line, fields, reservation, contract, text)))
+                append(new_row((line, fields, reservation, contract, copy_line(fields))))
             except FieldProblem as exc:
                 errors.append(RowError(line, exc.field, exc.code, exc.message))
         if len(level_memo) + len(since_memo) + len(terms_memo) > MEMO_BOUND:

@@ -63,7 +63,6 @@ from services.roster.import_checks import (
     RowChecker,
     RowError,
     copy_line,
-    typed_values,
 )
 from services.roster.import_parsing import ImportFile
 from services.roster.level_config import LevelPolicies
@@ -191,14 +190,11 @@ async def write_text_rows(
     await session.execute(insert(table), [sqlite_values(table, columns, row) for row in rows()])
 
 
-def sqlite_values(table: Table, columns: Sequence[str], row: tuple[str, ...]) -> dict[str, Any]:
-    """A text row as the values SQLAlchemy binds (the personnel's data columns by
-    `typed_values`, the others by their column's Python type)."""
+def sqlite_values(table: Table, columns: Sequence[str], row: Sequence[str]) -> dict[str, Any]:
+    """A text row (`import_checks`: "" is NULL, no value is empty text) as the values
+    SQLAlchemy binds, by each column's Python type."""
     values: dict[str, Any] = {}
-    data = dict(zip(columns, row, strict=True))
-    if table.name == Personnel.__tablename__:
-        values.update(typed_values([data.pop(c) for c in DATA_COLUMNS]))
-    for name, text_value in data.items():
+    for name, text_value in zip(columns, row, strict=True):
         kind = table.c[name].type
         python_type = (kind.impl if isinstance(kind, TypeDecorator) else kind).python_type
         if not text_value:
@@ -209,6 +205,8 @@ def sqlite_values(table: Table, columns: Sequence[str], row: tuple[str, ...]) ->
             values[name] = date.fromisoformat(text_value)
         elif python_type is int:
             values[name] = int(text_value)
+        elif python_type is bool:
+            values[name] = text_value == "t"
         else:
             values[name] = text_value
     return values

@@ -187,7 +187,10 @@ def test_copy_text_is_escaped_only_when_a_value_needs_it() -> None:
     assert "李\\\\娜" in row.text and "巡\\t特警" in row.text
 
 
-def test_typed_values_read_the_fields_back() -> None:
+def test_the_fields_read_back_as_the_file_s_values() -> None:
+    from services.roster.import_service import sqlite_values
+    from services.roster.models import Personnel
+
     checker = ic.RowChecker(
         ["id_number", "name", "region", "unit", "post_category", "post", "education",
          "hire_date", "phone", "veteran", "level", "probation_months"],
@@ -198,7 +201,7 @@ def test_typed_values_read_the_fields_back() -> None:
              "是", "", "3"]  # fmt: skip
     (row,), errors = checker.check([(2, cells)])
     assert errors == []
-    values = ic.typed_values(row.fields)
+    values = sqlite_values(Personnel.__table__, ic.DATA_COLUMNS, row.fields)  # type: ignore[arg-type]
     assert values["birth_date"] == date(1995, 5, 1) and values["sex"] == "male"
     assert values["hire_date"] == date(2026, 1, 15) and values["veteran"] is True
     assert values["probation_end"] == date(2026, 4, 14) and values["status"] == "probation"
