@@ -1,5 +1,6 @@
 """What work over 100,000 rows needs in any service: no cyclic garbage collection
-while it runs, and the driver's own connection (for COPY) under a session."""
+while it runs, the driver's own connection (for COPY) under a session, and fresh
+planner statistics once it has landed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _gc_pauses = 0
@@ -41,3 +43,39 @@ async def driver(session: AsyncSession) -> Any:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     return raw.driver_connection
+
+
+# PostgreSQL's autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults
+ANALYZE_THRESHOLD_ROWS = 50
+ANALYZE_SCALE_FACTOR = 0.1
+
+
+def statistics_outdated(added: int, rows_before: float) -> bool:
+    """Whether `added` new rows outdate a table's planner statistics, by autovacuum's own
+    rule (more than 50 rows plus a tenth of the table). `rows_before` is the planner's
+    estimate; PostgreSQL says -1 for a table never analysed, which counts as empty."""
+    return added > ANALYZE_THRESHOLD_ROWS + ANALYZE_SCALE_FACTOR * max(rows_before, 0.0)
+
+
+async def estimated_rows(session: AsyncSession, table: str) -> float | None:
+    """The planner's row estimate of `table` on PostgreSQL (None elsewhere)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    value = await session.scalar(
+        text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"), {"name": table}
+    )
+    return None if value is None else float(value)
+
+
+async def refresh_statistics(session: AsyncSession, *tables: str) -> None:
+    """ANALYZE `tables` on PostgreSQL, at once rather than at autovacuum's next round.
+
+    A bulk load leaves the planner believing a table is as small as it was: a personnel
+    page of 500 read 32,000 rows and sorted them (57-89 ms) instead of walking the
+    primary key (0.7 ms) until autovacuum came by. SQLite plans without statistics."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        return
+    quote = dialect.identifier_preparer.quote
+    for table in tables:
+        await session.execute(text(f"ANALYZE {quote(table)}"))

@@ -52,7 +52,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
 from kernel.auth import Principal
-from kernel.bulk import driver, gc_paused
+from kernel.bulk import (
+    driver,
+    estimated_rows,
+    gc_paused,
+    refresh_statistics,
+    statistics_outdated,
+)
 from kernel.db import Database, utcnow
 from services.common.resident_id import redact_id_numbers
 from services.roster import events
@@ -307,6 +313,7 @@ class Importer:
         self.checker: RowChecker | None = None  # once the regions and posts are known
         self.rows: Iterator[tuple[int, list[Any]]] = iter(())
         self.upcoming: asyncio.Future[tuple[int, list[ImportRow], list[RowError]]] | None = None
+        self.rows_before: float | None = None  # the planner's estimate (PostgreSQL)
 
     async def preload(self) -> None:
         principal = self.job.principal
@@ -319,6 +326,7 @@ class Importer:
                 ).scalars()
             )
             posts = dict((await session.execute(select(Post.name, Post.category))).all())
+            self.rows_before = await estimated_rows(session, Personnel.__tablename__)
         file = self.job.file
         self.checker = RowChecker(
             file.columns,
@@ -624,6 +632,7 @@ class Importer:
                 finished_at=utcnow(),
             )
             return
+        analysed = await self._refresh_statistics(totals.created)
         await self._set(status="completed", finished_at=utcnow(), heartbeat_at=utcnow())
         log.info(
             "import completed",
@@ -633,8 +642,27 @@ class Importer:
                 "rows_skipped": totals.skipped,
                 "rows_refused": len(totals.errors),
                 "seconds": round(time.perf_counter() - started, 3),
+                "statistics_refreshed": analysed,
             },
         )
+
+    async def _refresh_statistics(self, created: int) -> bool:
+        """ANALYZE the files' tables when the import outdated the planner's statistics
+        (PostgreSQL): the first personnel pages after a large import would otherwise be
+        planned for the table as it was. Part of the import's time, before it reports
+        completion."""
+        if self.rows_before is None or not statistics_outdated(created, self.rows_before):
+            return False
+        try:
+            async with self.db.transaction() as session:
+                await refresh_statistics(session, Personnel.__tablename__, Contract.__tablename__)
+        except Exception as exc:  # the rows have landed; autovacuum analyses them later
+            log.warning(
+                "statistics not refreshed after an import",
+                extra={"import_id": self.job.import_id, "error": type(exc).__name__},
+            )
+            return False
+        return True
 
     async def _run(self, totals: BatchOutcome) -> None:
         """The batches, one after the other, each checked while the one before lands."""

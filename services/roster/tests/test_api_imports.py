@@ -338,3 +338,38 @@ async def test_a_batch_that_meets_a_concurrent_writer_is_retried(
     async with app.state.db.session() as session:
         bundles = (await session.execute(select(outbox.c.payload))).scalars().all()
     assert len(bundles) == 1 and len(created_bundle_events(bundles[0])) == 30  # the retry's, once
+
+
+async def test_an_import_that_outdates_the_statistics_refreshes_them(
+    client, roles, monkeypatch
+) -> None:
+    """A large import ANALYZEs the files' tables before it reports completion (a real
+    ANALYZE on PostgreSQL; nothing to do on SQLite); a small one into a large table
+    leaves that to autovacuum."""
+    from services.roster import import_service
+
+    refreshed: list[tuple[str, ...]] = []
+    original = import_service.refresh_statistics
+
+    async def recording(session, *tables):
+        refreshed.append(tables)
+        await original(session, *tables)
+
+    estimate = {"rows": 0.0}
+
+    async def estimated(session, table):
+        assert table == "personnel"
+        return estimate["rows"]
+
+    monkeypatch.setattr(import_service, "refresh_statistics", recording)
+    monkeypatch.setattr(import_service, "estimated_rows", estimated)
+    r = await upload(client, roles.junan, to_csv([good_row() for _ in range(60)]))
+    job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
+    assert (job["status"], job["created"]) == ("completed", 60)
+    assert refreshed == [("personnel", "contracts")]
+
+    estimate["rows"] = 10_000.0  # 60 new rows hardly change a table of 10,000
+    r = await upload(client, roles.junan, to_csv([good_row() for _ in range(60)]))
+    job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
+    assert (job["status"], job["created"]) == ("completed", 60)
+    assert refreshed == [("personnel", "contracts")]
