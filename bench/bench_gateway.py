@@ -20,8 +20,8 @@ from bench.httpload import LoadResult, load
 from tests.stack import Stack
 
 CONNECTIONS = 8
-ROUNDS = 4  # of each path
-SECONDS = 5  # a round
+ROUNDS = 12  # of each path
+SECONDS = 2  # a round
 
 
 def run(stack: Stack, token: str) -> list[Figure]:
