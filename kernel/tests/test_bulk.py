@@ -42,7 +42,7 @@ async def test_refresh_statistics_tells_the_planner_what_landed(db: Database) ->
             text("INSERT INTO stats_probe (n) VALUES (:n)"), [{"n": n} for n in range(1_000)]
         )
         before = await estimated_rows(session, "stats_probe")
-        await refresh_statistics(session, "stats_probe")
+        await refresh_statistics(session, "stats_probe", ["n"])
         after = await estimated_rows(session, "stats_probe")
     if db.engine.dialect.name == "postgresql":
         assert before is not None and before <= 0  # a new table: never analysed

@@ -44,6 +44,9 @@ from services.recruitment.stages import Stage
 from services.recruitment.tabular import parse_bool
 
 A = table_of(Application)
+# what the stage closes, score imports and lists filter, join and sort on: analysed
+# after a registration that outdated the statistics
+PLANNED_COLUMNS = ("id", "campaign_id", "status", "post")
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +338,7 @@ async def import_rows(
             continue
         seen[number] = i
         accepted.append((i, values))
+    rows_before = await bulk.estimated_rows(session, A.name)
     if accepted:
         existing = await _already_applied(session, ctx.id, [v["id_number"] for _, v in accepted])
         fresh = []
@@ -359,6 +363,10 @@ async def import_rows(
             session,
             [_registered_event(v, i, now) for v, i in zip(accepted_values, ids, strict=True)],
         )
+        if rows_before is not None and bulk.statistics_outdated(len(ids), rows_before):
+            # the planner would take the campaign for as small as the table was: the
+            # score imports and stage closes that follow ran 15-25% slower
+            await bulk.refresh_statistics(session, A.name, PLANNED_COLUMNS)
     errors.sort(key=lambda e: e["row"])
     eligible = sum(v["eligibility"] == "eligible" for v in accepted_values)
     return {

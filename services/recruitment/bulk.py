@@ -27,7 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import any_
 
 from kernel.bulk import driver as driver
+from kernel.bulk import estimated_rows as estimated_rows
 from kernel.bulk import gc_paused as gc_paused
+from kernel.bulk import refresh_statistics as refresh_statistics
+from kernel.bulk import statistics_outdated as statistics_outdated
 
 _SQLITE_CHUNK = 500
 

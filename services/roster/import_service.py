@@ -106,6 +106,15 @@ OUTBOX_COLUMNS = (
     "event_id", "topic", "payload", "created_at", "status", "attempts", "next_attempt_at",
 )  # fmt: skip
 ERROR_COLUMNS = ("import_id", "line", "column", "code", "message")
+# what the personnel list, the reports and the seat checks filter, join and sort on:
+# analysed after a large import (the ID number and the reference have unique indexes,
+# whose plans need no statistics)
+PLANNED_COLUMNS = {
+    "personnel": (
+        "id", "region", "status", "post_category", "post", "level", "unit", "education",
+    ),
+    "contracts": ("personnel_id",),
+}  # fmt: skip
 
 
 @dataclass
@@ -655,7 +664,8 @@ class Importer:
             return False
         try:
             async with self.db.transaction() as session:
-                await refresh_statistics(session, Personnel.__tablename__, Contract.__tablename__)
+                for table, columns in PLANNED_COLUMNS.items():
+                    await refresh_statistics(session, table, columns)
         except Exception as exc:  # the rows have landed; autovacuum analyses them later
             log.warning(
                 "statistics not refreshed after an import",

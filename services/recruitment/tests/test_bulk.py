@@ -237,3 +237,50 @@ def test_arrays_travel_in_postgres_array_syntax_or_as_lists() -> None:
         assert _array("text", values) == (values, "text[]")
     assert _array("bigint", [True, 2]) == ([True, 2], "bigint[]")
     assert _array("timestamptz", [None]) == ([None], "timestamptz[]")
+
+
+async def test_a_registration_that_outdates_the_statistics_refreshes_them(
+    client, issuer, monkeypatch
+) -> None:
+    """A bulk registration larger than autovacuum's share of the table ANALYZEs the
+    planned columns of `applications` in its transaction (for real on PostgreSQL;
+    nothing to do on SQLite); a small one into a large table leaves it to autovacuum."""
+    from services.recruitment import applications_service, bulk
+
+    refreshed: list[tuple[str, tuple[str, ...]]] = []
+    original = bulk.refresh_statistics
+
+    async def recording(session, table, columns):
+        refreshed.append((table, tuple(columns)))
+        await original(session, table, columns)
+
+    estimate = {"rows": 0.0}
+
+    async def estimated(session, table):
+        assert table == "applications"
+        return estimate["rows"]
+
+    monkeypatch.setattr(bulk, "refresh_statistics", recording)
+    monkeypatch.setattr(bulk, "estimated_rows", estimated)
+    who = Who(issuer)
+    rec = who.recruiter()
+    plan = await approved_plan(
+        client, who, positions=[{"post_category": "duty", "post": "patrol", "headcount": 20}]
+    )
+    cid = (await campaign(client, who, plan))["id"]
+    people = [dict(p, post="patrol") for p in _people(1, 120, seed=3)]
+
+    async def register(rows: list[dict]) -> None:
+        r = await client.post(
+            f"{API}/campaigns/{cid}/applications/import",
+            files={"file": ("applicants.csv", _csv(rows), "text/csv")},
+            headers=rec,
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["created"] == len(rows)
+
+    await register(people[:60])
+    assert refreshed == [("applications", applications_service.PLANNED_COLUMNS)]
+    estimate["rows"] = 10_000.0  # 60 more hardly change a table of 10,000
+    await register(people[60:])
+    assert len(refreshed) == 1

@@ -351,9 +351,9 @@ async def test_an_import_that_outdates_the_statistics_refreshes_them(
     refreshed: list[tuple[str, ...]] = []
     original = import_service.refresh_statistics
 
-    async def recording(session, *tables):
-        refreshed.append(tables)
-        await original(session, *tables)
+    async def recording(session, table, columns):
+        refreshed.append(table)
+        await original(session, table, columns)
 
     estimate = {"rows": 0.0}
 
@@ -366,10 +366,10 @@ async def test_an_import_that_outdates_the_statistics_refreshes_them(
     r = await upload(client, roles.junan, to_csv([good_row() for _ in range(60)]))
     job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
     assert (job["status"], job["created"]) == ("completed", 60)
-    assert refreshed == [("personnel", "contracts")]
+    assert refreshed == ["personnel", "contracts"]
 
     estimate["rows"] = 10_000.0  # 60 new rows hardly change a table of 10,000
     r = await upload(client, roles.junan, to_csv([good_row() for _ in range(60)]))
     job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
     assert (job["status"], job["created"]) == ("completed", 60)
-    assert refreshed == [("personnel", "contracts")]
+    assert refreshed == ["personnel", "contracts"]
