@@ -145,8 +145,12 @@ def run(stack: Stack, token: str) -> list[Figure]:
         postgres = is_postgres(stack, NAME)
         indexed: float | None = None
         drained = 0.0
+        drain_cpu = (CpuMeter(stack, NAME).start(), CpuMeter(stack, "gateway").start())
         if postgres:
-            drained = asyncio.run(_drain_postgres(url))
+            with profiled(stack, "gateway", "gateway-drain"):
+                drained = asyncio.run(_drain_postgres(url))
+            for meter in drain_cpu:
+                meter.stop()
             baseline, indexed, copied = asyncio.run(_copy_postgres(url, where.code))
             how = "asyncpg copy_records_to_table"
         else:
@@ -180,7 +184,9 @@ def run(stack: Stack, token: str) -> list[Figure]:
                 "s",
                 note=f"{how}, {copied:,} rows into a scratch table with the same columns"
                 + (
-                    f", once the import's events had left the outbox ({drained:.1f} s after)"
+                    f", once the import's events had left the outbox ({drained:.1f} s after;"
+                    f" meanwhile CPU: roster {drain_cpu[0].service:.2f} s, gateway"
+                    f" {drain_cpu[1].service:.2f} s + PostgreSQL {drain_cpu[1].database_cpu:.2f} s)"
                     if postgres
                     else ""
                 ),

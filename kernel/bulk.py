@@ -1,6 +1,6 @@
 """What work over 100,000 rows needs in any service: no cyclic garbage collection
-while it runs, the driver's own connection (for COPY) under a session, and fresh
-planner statistics once it has landed."""
+while it runs, the driver's own connection (for COPY) under a session, lookups of many
+values at once, and fresh planner statistics once it has landed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import String, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import ColumnElement, any_
 
 _gc_pauses = 0
 
@@ -45,6 +47,28 @@ async def driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def in_chunks(session: AsyncSession, values: list[str], size: int = 10_000) -> list[list[str]]:
+    """`values` for `one_of`: all at once on PostgreSQL (one array parameter), else in
+    lists within SQLite's bound-parameter limit."""
+    if is_postgres(session) or len(values) <= size:
+        return [values] if values else []
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def one_of(session: AsyncSession, column: Any, values: list[str]) -> ColumnElement[bool]:
+    """`column = ANY(:array)` on PostgreSQL: one parameter and one plan, however many
+    values (an IN list is compiled again for each length, a bound parameter a value),
+    and `IN` elsewhere."""
+    if is_postgres(session):
+        return column == any_(bindparam("values", values, type_=ARRAY(String), unique=True))
+    result: ColumnElement[bool] = column.in_(values)
+    return result
+
+
 # PostgreSQL's autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults
 ANALYZE_THRESHOLD_ROWS = 50
 ANALYZE_SCALE_FACTOR = 0.1
@@ -59,7 +83,7 @@ def statistics_outdated(added: int, rows_before: float) -> bool:
 
 async def estimated_rows(session: AsyncSession, table: str) -> float | None:
     """The planner's row estimate of `table` on PostgreSQL (None elsewhere)."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgres(session):
         return None
     value = await session.scalar(
         text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"), {"name": table}

@@ -223,10 +223,12 @@ async def ingest_event_batch(
             )
     counts = await service.ingest_many(session, [e for _, e in valid], principal.sub)
     for (index, event), (count, duplicate) in zip(valid, counts, strict=True):
-        results[index] = EventResult(
+        # values of the right types already: built without validating them again
+        results[index] = EventResult.model_construct(
             event_id=event.event_id,
             status="duplicate" if duplicate else "accepted",
             deliveries=count,
+            errors=None,
         )
     done = [r for r in results if r is not None]
     deliveries = sum(r.deliveries for r in done)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import GatewaySettings
@@ -24,6 +24,7 @@ from gateway.models import (
 from gateway.webhooks import signature, ssrf
 from gateway.webhooks.schemas import EventIn, SubscriptionCreate
 from kernel.auth import Principal
+from kernel.bulk import in_chunks, is_postgres, one_of
 from kernel.db import Database, utcnow
 from kernel.errors import NotFound, Unprocessable
 from kernel.outbox import PermanentFailure, enqueue_many
@@ -100,12 +101,13 @@ async def ingest_many(
     subscription and event pair hold this against a concurrent intake too)."""
     wanted = list(dict.fromkeys(e.event_id for e in events))
     known: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in in_chunks(session, wanted):
         known.update(
             (
                 await session.execute(
-                    select(WebhookEvent.event_id).where(WebhookEvent.event_id.in_(chunk))
+                    select(WebhookEvent.event_id).where(
+                        one_of(session, WebhookEvent.event_id, chunk)
+                    )
                 )
             ).scalars()
         )
@@ -125,34 +127,14 @@ async def ingest_many(
         )
     results: list[tuple[int, bool]] = []
     deliveries: list[WebhookDelivery] = []
-    # the events' rows without ORM objects (an import announces 100,000 at a time;
-    # deliveries refer to them by event_id); the unique event_id still refuses a
-    # concurrent intake's copy
-    stored: list[dict[str, Any]] = []
-    received = utcnow()
+    stored: list[EventIn] = []
     for event in events:
         if event.event_id in known:
             results.append((0, True))
             continue
         known.add(event.event_id)
+        stored.append(event)
         kind = str(event.type)
-        stored.append(
-            {
-                "event_id": event.event_id,
-                "type": kind,
-                "region": event.region,
-                "occurred_at": event.occurred_at,
-                "source": source,
-                "body": {
-                    "id": event.event_id,
-                    "type": kind,
-                    "timestamp": event.occurred_at.isoformat(),
-                    "region": event.region,
-                    "data": event.data,
-                },
-                "received_at": received,
-            }
-        )
         matching = [s for s in subs if kind in s.events and event.region.startswith(s.region)]
         for sub in matching:
             deliveries.append(
@@ -165,8 +147,7 @@ async def ingest_many(
                 )
             )
         results.append((len(matching), False))
-    if stored:
-        await session.execute(insert(WebhookEvent), stored)
+    await store_events(session, stored, source)
     session.add_all(deliveries)
     await session.flush()
     await enqueue_many(
@@ -175,6 +156,66 @@ async def ingest_many(
         [(DELIVER_TOPIC, {"delivery_id": d.id}, f"wh-{d.id}") for d in deliveries],
     )
     return results
+
+
+def event_body(event: EventIn) -> dict[str, Any]:
+    """The document a subscriber receives (signed at each delivery)."""
+    return {
+        "id": event.event_id,
+        "type": str(event.type),
+        "timestamp": event.occurred_at.isoformat(),
+        "region": event.region,
+        "data": event.data,
+    }
+
+
+async def store_events(session: AsyncSession, events: Sequence[EventIn], source: str) -> None:
+    """The events' rows, without ORM objects (an import announces 100,000 at a time;
+    deliveries refer to them by event_id). On PostgreSQL one INSERT of arrays: each row
+    costs a few µs of the driver's C code instead of SQLAlchemy's parameter handling
+    (about half the gateway's CPU per event). The unique event_id still refuses a
+    concurrent intake's copy, as an IntegrityError either way."""
+    if not events:
+        return
+    received = utcnow()
+    if is_postgres(session):
+        await session.execute(
+            text(
+                "INSERT INTO webhook_events "
+                "(event_id, type, region, occurred_at, source, body, received_at) "
+                "SELECT e.event_id, e.type, e.region, e.occurred_at, :source, "
+                "CAST(e.body AS jsonb), :received "
+                "FROM unnest(CAST(:event_ids AS varchar[]), CAST(:types AS varchar[]), "
+                "CAST(:regions AS varchar[]), CAST(:occurred AS timestamptz[]), "
+                "CAST(:bodies AS text[])) AS e(event_id, type, region, occurred_at, body)"
+            ),
+            {
+                "event_ids": [e.event_id for e in events],
+                "types": [str(e.type) for e in events],
+                "regions": [e.region for e in events],
+                "occurred": [e.occurred_at for e in events],
+                "bodies": [json.dumps(event_body(e)) for e in events],
+                "source": source,
+                "received": received,
+            },
+        )
+        return
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+    await session.execute(
+        insert(table),
+        [
+            {
+                "event_id": e.event_id,
+                "type": str(e.type),
+                "region": e.region,
+                "occurred_at": e.occurred_at,
+                "source": source,
+                "body": event_body(e),
+                "received_at": received,
+            }
+            for e in events
+        ],
+    )
 
 
 def _secrets_in_use(sub: WebhookSubscription) -> list[str]:

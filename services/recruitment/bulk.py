@@ -29,6 +29,7 @@ from sqlalchemy.sql.expression import any_
 from kernel.bulk import driver as driver
 from kernel.bulk import estimated_rows as estimated_rows
 from kernel.bulk import gc_paused as gc_paused
+from kernel.bulk import is_postgres as is_postgres
 from kernel.bulk import refresh_statistics as refresh_statistics
 from kernel.bulk import statistics_outdated as statistics_outdated
 
@@ -37,10 +38,6 @@ _SQLITE_CHUNK = 500
 
 def dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-def is_postgres(session: AsyncSession) -> bool:
-    return dialect(session) == "postgresql"
 
 
 async def insert_rows(

@@ -36,9 +36,7 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
-    String,
     Table,
-    any_,
     bindparam,
     func,
     insert,
@@ -46,7 +44,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
@@ -56,6 +53,8 @@ from kernel.bulk import (
     driver,
     estimated_rows,
     gc_paused,
+    in_chunks,
+    one_of,
     refresh_statistics,
     statistics_outdated,
 )
@@ -147,21 +146,6 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(
         exc, pg.UniqueViolationError | pg.DeadlockDetectedError | pg.SerializationError
     )
-
-
-# --- bulk reading and writing ---
-
-
-def chunks(values: list[str], size: int = 10_000) -> list[list[str]]:
-    """Keep IN lists within SQLite's bound-parameter limit."""
-    return [values[i : i + size] for i in range(0, len(values), size)]
-
-
-def one_of(session: AsyncSession, column: Any, values: list[str]) -> Any:
-    """`column = ANY(:array)` on PostgreSQL (one parameter, one plan), IN elsewhere."""
-    if dialect_of(session) == "postgresql":
-        return column == any_(bindparam("values", values, type_=ARRAY(String), unique=True))
-    return column.in_(values)
 
 
 # --- bulk writing ---------------------------------------------------------------------------
@@ -378,7 +362,7 @@ class Importer:
         # 1. already on the staff, or reference taken
         numbers = [row.id_number for row in candidates]
         on_staff: dict[str, tuple[int, str]] = {}
-        for chunk in chunks(numbers):
+        for chunk in in_chunks(session, numbers):
             for pid, number, name in await session.execute(
                 select(Personnel.id, Personnel.id_number, Personnel.name).where(
                     one_of(session, Personnel.id_number, chunk), ON_STAFF
@@ -387,7 +371,7 @@ class Importer:
                 on_staff[number] = (pid, name)
         references = [row.external_reference for row in candidates]
         taken: dict[str, str] = {}
-        for chunk in chunks([r for r in references if r]):
+        for chunk in in_chunks(session, [r for r in references if r]):
             for ref, number in await session.execute(
                 select(Personnel.external_reference, Personnel.id_number).where(
                     one_of(session, Personnel.external_reference, chunk)
