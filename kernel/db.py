@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TextClause, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.types import JSON, TypeDecorator
 
 NAMING_CONVENTION = {
@@ -137,6 +137,33 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE")
+
+
+class ReadOnlyWork(RuntimeError):
+    """A read request (GET, HEAD, OPTIONS) tried to write: its session runs each
+    statement on its own, so a write there would not be atomic. A bug, never input."""
+
+
+class ReadRequestSession(Session):
+    """The session of a read request: refuses to flush changes or run DML."""
+
+
+@event.listens_for(ReadRequestSession, "before_flush")
+def _no_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyWork("a read request changed an object")
+
+
+@event.listens_for(ReadRequestSession, "do_orm_execute")
+def _no_dml(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlyWork("a read request ran INSERT, UPDATE or DELETE")
+    if isinstance(statement, TextClause) and statement.text.lstrip().upper().startswith(_WRITES):
+        raise ReadOnlyWork("a read request ran a writing statement")
+
+
 class Database:
     """Owns the engine and makes sessions. Write sessions on SQLite begin IMMEDIATE,
     so that two writers are serialised instead of failing at commit."""
@@ -152,9 +179,26 @@ class Database:
             else self.engine
         )
         self.write_sessionmaker = async_sessionmaker(writer_bind, expire_on_commit=False)
+        # A read request's statements each run on their own on PostgreSQL: READ
+        # COMMITTED gives every statement its own snapshot anyway, so BEGIN and COMMIT
+        # (2 of a simple read's 4 round trips) bought nothing. The session refuses to
+        # write, since its writes would not be atomic.
+        reader_bind = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else self.engine
+        )
+        self.read_request_sessionmaker = async_sessionmaker(
+            reader_bind, expire_on_commit=False, sync_session_class=ReadRequestSession
+        )
 
     def session(self, *, write: bool = False) -> AsyncSession:
         return (self.write_sessionmaker if write else self.sessionmaker)()
+
+    def read_request_session(self) -> AsyncSession:
+        """The session of a GET, HEAD or OPTIONS request (see `read_request_sessionmaker`).
+        Work outside requests (relays, jobs, streams) takes `session()`."""
+        return self.read_request_sessionmaker()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:

@@ -35,7 +35,9 @@ async def request_session(request: Request) -> AsyncSession:
     session: AsyncSession | None = getattr(request.state, "session", None)
     if session is None:
         db: Database = request.app.state.db
-        session = db.session(write=request.method not in _READ_METHODS)
+        session = (
+            db.read_request_session() if request.method in _READ_METHODS else db.session(write=True)
+        )
         request.state.session = session
     return session
 

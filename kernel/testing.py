@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from kernel.db import Database
+from kernel.db import Database, ReadRequestSession
 from kernel.jwt import (
     Issuer,
     SigningKey,
@@ -87,7 +87,7 @@ async def scratch_database(name: str, migrations: Path | None) -> AsyncIterator[
 async def rolled_back(app: FastAPI) -> AsyncIterator[Database]:
     """Every session the app opens joins one outer transaction, rolled back at the end."""
     db: Database = app.state.db
-    saved = (db.sessionmaker, db.write_sessionmaker)
+    saved = (db.sessionmaker, db.write_sessionmaker, db.read_request_sessionmaker)
     async with db.engine.connect() as conn:
         outer = await conn.begin()
         bound = async_sessionmaker(
@@ -95,10 +95,17 @@ async def rolled_back(app: FastAPI) -> AsyncIterator[Database]:
         )
         db.sessionmaker = bound
         db.write_sessionmaker = bound
+        # read requests keep their guard against writing (in the outer transaction)
+        db.read_request_sessionmaker = async_sessionmaker(
+            bind=conn,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+            sync_session_class=ReadRequestSession,
+        )
         try:
             yield db
         finally:
-            db.sessionmaker, db.write_sessionmaker = saved
+            db.sessionmaker, db.write_sessionmaker, db.read_request_sessionmaker = saved
             if outer.is_active:
                 await outer.rollback()
 

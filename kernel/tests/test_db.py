@@ -1,18 +1,30 @@
-"""The pool's liveness check on PostgreSQL: a connection the server has ended is
-replaced at checkout, with no round trip spent on pinging the live ones. Runs against
-the local PostgreSQL in both test runs (as the fault drills do)."""
+"""kernel.db's sessions and pool: a connection the server ended is replaced at checkout,
+with no round trip spent on pinging the live ones (against the local PostgreSQL in both
+test runs, as the fault drills are); a read request's session runs each statement on its
+own on PostgreSQL and refuses to write, on either database."""
 
 from __future__ import annotations
 
 import asyncio
 
 import asyncpg
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Integer, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from kernel.db import Database
-from kernel.testing import postgres_base_url
+from kernel.db import Database, ReadOnlyWork, make_metadata
+from kernel.testing import postgres_base_url, scratch_database
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+class ProbeBase(DeclarativeBase):
+    metadata = make_metadata()
+
+
+class Probe(ProbeBase):
+    __tablename__ = "probes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 async def test_a_connection_the_server_ended_is_replaced_at_checkout() -> None:
@@ -35,3 +47,29 @@ async def test_a_connection_the_server_ended_is_replaced_at_checkout() -> None:
         assert second != first
     finally:
         await db.dispose()
+
+
+async def test_a_read_request_session_reads_without_a_transaction_and_refuses_to_write() -> None:
+    async with scratch_database("reads", None) as url:
+        db = Database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(ProbeBase.metadata.create_all)
+            async with db.read_request_session() as session:
+                assert await session.scalar(text("SELECT count(*) FROM probes")) == 0
+                if db.dialect == "postgresql":
+                    # each statement on its own: no transaction spans the two
+                    first = await session.scalar(text("SELECT now()"))
+                    second = await session.scalar(text("SELECT now()"))
+                    assert first != second
+                with pytest.raises(ReadOnlyWork):
+                    await session.execute(text("INSERT INTO probes (id) VALUES (1)"))
+                with pytest.raises(ReadOnlyWork):
+                    await session.execute(Probe.__table__.insert().values(id=2))
+                session.add(Probe(id=3))
+                with pytest.raises(ReadOnlyWork):
+                    await session.flush()
+            async with db.session() as session:
+                assert await session.scalar(text("SELECT count(*) FROM probes")) == 0
+        finally:
+            await db.dispose()
