@@ -45,10 +45,16 @@ def run_wrk(
     cmd.append(url)
     if cpu is not None:
         cmd = ["taskset", "-c", cpu, *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def parse_wrk(out: str) -> LoadResult:
+    """wrk's report (with --latency) as a result."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    # the distribution's own lines ("    50%    6.21ms"): a "+/- Stdev" column such as
+    # "72.50%" also holds "50%"
+    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = 0
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
