@@ -4,8 +4,11 @@
   migrations (never `create_all`): a SQLite file, or a fresh PostgreSQL database
   when AUXPOL_TEST_DATABASE_URL names a server (e.g.
   postgresql+asyncpg://postgres@127.0.0.1:5432/postgres).
+- `scratch_db(name, migrations)`: the same, as an open `Database`.
 - `rolled_back(app)`: binds every session of a running app to one connection
   inside a transaction that is rolled back after the test.
+- `StatisticsSpy`: stands in for a module's planner-statistics estimate and records
+  what it analyses.
 - `TestIssuer`: signs tokens the apps under test accept.
 """
 
@@ -81,6 +84,42 @@ async def scratch_database(name: str, migrations: Path | None) -> AsyncIterator[
         yield rendered_url
     finally:
         await _admin_execute(base, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def scratch_db(name: str, migrations: Path | None) -> AsyncIterator[Database]:
+    """A `Database` on a `scratch_database`, disposed of afterwards."""
+    async with scratch_database(name, migrations) as url:
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+
+
+class StatisticsSpy:
+    """Stands in for a module's `estimated_rows` (answering `rows`, whatever the table)
+    and records the tables and columns its `refresh_statistics` analyses, running the
+    real one (an ANALYZE on PostgreSQL)."""
+
+    __test__ = False
+
+    def __init__(self, monkeypatch: Any, module: Any, rows: float = 0.0) -> None:
+        self.rows = rows
+        self.asked: list[str] = []
+        self.refreshed: list[tuple[str, tuple[str, ...]]] = []
+        original = module.refresh_statistics
+
+        async def refresh(session: Any, table: str, columns: Any) -> None:
+            self.refreshed.append((table, tuple(columns)))
+            await original(session, table, columns)
+
+        async def estimated(_session: Any, table: str) -> float:
+            self.asked.append(table)
+            return self.rows
+
+        monkeypatch.setattr(module, "refresh_statistics", refresh)
+        monkeypatch.setattr(module, "estimated_rows", estimated)
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from kernel.bulk import estimated_rows, refresh_statistics, statistics_outdated
 from kernel.db import Database
+from kernel.testing import scratch_db
 
 
 def test_statistics_are_outdated_by_autovacuums_rule() -> None:
@@ -25,14 +26,8 @@ def test_statistics_are_outdated_by_autovacuums_rule() -> None:
 
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
-    from kernel.testing import scratch_database
-
-    async with scratch_database("bulk", None) as url:
-        database = Database(url)
-        try:
-            yield database
-        finally:
-            await database.dispose()
+    async with scratch_db("bulk", None) as database:
+        yield database
 
 
 async def test_refresh_statistics_tells_the_planner_what_landed(db: Database) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Integer, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.db import Database, ReadOnlyWork, make_metadata
-from kernel.testing import postgres_base_url, scratch_database
+from kernel.testing import postgres_base_url, scratch_db
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
@@ -50,26 +50,22 @@ async def test_a_connection_the_server_ended_is_replaced_at_checkout() -> None:
 
 
 async def test_a_read_request_session_reads_without_a_transaction_and_refuses_to_write() -> None:
-    async with scratch_database("reads", None) as url:
-        db = Database(url)
-        try:
-            async with db.engine.begin() as conn:
-                await conn.run_sync(ProbeBase.metadata.create_all)
-            async with db.read_request_session() as session:
-                assert await session.scalar(text("SELECT count(*) FROM probes")) == 0
-                if db.dialect == "postgresql":
-                    # each statement on its own: no transaction spans the two
-                    first = await session.scalar(text("SELECT now()"))
-                    second = await session.scalar(text("SELECT now()"))
-                    assert first != second
-                with pytest.raises(ReadOnlyWork):
-                    await session.execute(text("INSERT INTO probes (id) VALUES (1)"))
-                with pytest.raises(ReadOnlyWork):
-                    await session.execute(Probe.__table__.insert().values(id=2))
-                session.add(Probe(id=3))
-                with pytest.raises(ReadOnlyWork):
-                    await session.flush()
-            async with db.session() as session:
-                assert await session.scalar(text("SELECT count(*) FROM probes")) == 0
-        finally:
-            await db.dispose()
+    async with scratch_db("reads", None) as db:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(ProbeBase.metadata.create_all)
+        async with db.read_request_session() as session:
+            assert await session.scalar(text("SELECT count(*) FROM probes")) == 0
+            if db.dialect == "postgresql":
+                # each statement on its own: no transaction spans the two
+                first = await session.scalar(text("SELECT now()"))
+                second = await session.scalar(text("SELECT now()"))
+                assert first != second
+            with pytest.raises(ReadOnlyWork):
+                await session.execute(text("INSERT INTO probes (id) VALUES (1)"))
+            with pytest.raises(ReadOnlyWork):
+                await session.execute(Probe.__table__.insert().values(id=2))
+            session.add(Probe(id=3))
+            with pytest.raises(ReadOnlyWork):
+                await session.flush()
+        async with db.session() as session:
+            assert await session.scalar(text("SELECT count(*) FROM probes")) == 0

@@ -20,14 +20,10 @@ OUTBOX = KERNEL_TABLES.outbox
 
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
-    from kernel.testing import scratch_database
+    from kernel.testing import scratch_db
 
-    async with scratch_database("outbox", MIGRATIONS) as url:
-        database = Database(url)
-        try:
-            yield database
-        finally:
-            await database.dispose()
+    async with scratch_db("outbox", MIGRATIONS) as database:
+        yield database
 
 
 async def _status(db: Database) -> dict[str, tuple[str, int]]:

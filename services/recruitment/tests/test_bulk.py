@@ -8,6 +8,7 @@ import csv
 import io
 import random
 from datetime import date
+from typing import Any
 
 from openpyxl import Workbook
 
@@ -36,6 +37,13 @@ def _xlsx(rows: list[dict]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+async def _upload(client, path: str, name: str, rows: list[dict], headers: dict) -> Any:
+    """POST `rows` as a CSV or XLSX file (by `name`) to `path`."""
+    xlsx = name.endswith(".xlsx")
+    file = (name, _xlsx(rows) if xlsx else _csv(rows), XLSX if xlsx else "text/csv")
+    return await client.post(path, files={"file": file}, headers=headers)
 
 
 def _people(start: int, count: int, seed: int) -> list[dict]:
@@ -79,10 +87,8 @@ async def test_imports_uploads_and_bulk_closes(client, issuer) -> None:
     people[3]["id_number"] = "371327199601010000"  # bad check character
     people[5]["post"] = "sniper"
     people[7] = dict(people[6])  # the same person twice
-    r = await client.post(
-        f"{API}/campaigns/{cid}/applications/import",
-        files={"file": ("applicants.csv", _csv(people), "text/csv")},
-        headers=rec,
+    r = await _upload(
+        client, f"{API}/campaigns/{cid}/applications/import", "applicants.csv", people, rec
     )
     assert r.status_code == 201, r.text
     first = r.json()
@@ -140,11 +146,7 @@ async def test_imports_uploads_and_bulk_closes(client, issuer) -> None:
         {"application_id": i, "score": f"{rng.randint(4000, 9500) / 100:.2f}"} for i in applied
     ]
     scores[0] = {"application_id": applied[0], "score": "", "absent": "yes"}
-    r = await client.post(
-        f"{API}/campaigns/{cid}/results/written",
-        files={"file": ("written.csv", _csv(scores), "text/csv")},
-        headers=rec,
-    )
+    r = await _upload(client, f"{API}/campaigns/{cid}/results/written", "written.csv", scores, rec)
     assert r.status_code == 200, r.text
     assert r.json()["recorded"] == len(applied)
     bad = [{"application_id": applied[1], "score": "101"}]
@@ -176,10 +178,8 @@ async def test_imports_uploads_and_bulk_closes(client, issuer) -> None:
         {"application_id": i, "examiner_scores": f"{70 + n % 20};{75 + n % 15};{80}"}
         for n, i in enumerate(interviewees)
     ]
-    r = await client.post(
-        f"{API}/campaigns/{cid}/results/interview",
-        files={"file": ("interview.xlsx", _xlsx(rows), XLSX)},
-        headers=rec,
+    r = await _upload(
+        client, f"{API}/campaigns/{cid}/results/interview", "interview.xlsx", rows, rec
     )
     assert r.status_code == 200, r.text
     ranked = await close(client, rec, cid, "interview")
@@ -245,23 +245,10 @@ async def test_a_registration_that_outdates_the_statistics_refreshes_them(
     """A bulk registration larger than autovacuum's share of the table ANALYZEs the
     planned columns of `applications` in its transaction (for real on PostgreSQL;
     nothing to do on SQLite); a small one into a large table leaves it to autovacuum."""
+    from kernel.testing import StatisticsSpy
     from services.recruitment import applications_service, bulk
 
-    refreshed: list[tuple[str, tuple[str, ...]]] = []
-    original = bulk.refresh_statistics
-
-    async def recording(session, table, columns):
-        refreshed.append((table, tuple(columns)))
-        await original(session, table, columns)
-
-    estimate = {"rows": 0.0}
-
-    async def estimated(session, table):
-        assert table == "applications"
-        return estimate["rows"]
-
-    monkeypatch.setattr(bulk, "refresh_statistics", recording)
-    monkeypatch.setattr(bulk, "estimated_rows", estimated)
+    spy = StatisticsSpy(monkeypatch, bulk)
     who = Who(issuer)
     rec = who.recruiter()
     plan = await approved_plan(
@@ -270,17 +257,13 @@ async def test_a_registration_that_outdates_the_statistics_refreshes_them(
     cid = (await campaign(client, who, plan))["id"]
     people = [dict(p, post="patrol") for p in _people(1, 120, seed=3)]
 
-    async def register(rows: list[dict]) -> None:
-        r = await client.post(
-            f"{API}/campaigns/{cid}/applications/import",
-            files={"file": ("applicants.csv", _csv(rows), "text/csv")},
-            headers=rec,
+    for rows in (people[:60], people[60:]):
+        r = await _upload(
+            client, f"{API}/campaigns/{cid}/applications/import", "applicants.csv", rows, rec
         )
         assert r.status_code == 201, r.text
         assert r.json()["created"] == len(rows)
-
-    await register(people[:60])
-    assert refreshed == [("applications", applications_service.PLANNED_COLUMNS)]
-    estimate["rows"] = 10_000.0  # 60 more hardly change a table of 10,000
-    await register(people[60:])
-    assert len(refreshed) == 1
+        if not spy.rows:
+            assert spy.refreshed == [("applications", applications_service.PLANNED_COLUMNS)]
+            spy.rows = 10_000.0  # 60 more hardly change a table of 10,000
+    assert len(spy.refreshed) == 1 and spy.asked == ["applications", "applications"]

@@ -346,30 +346,14 @@ async def test_an_import_that_outdates_the_statistics_refreshes_them(
     """A large import ANALYZEs the files' tables before it reports completion (a real
     ANALYZE on PostgreSQL; nothing to do on SQLite); a small one into a large table
     leaves that to autovacuum."""
+    from kernel.testing import StatisticsSpy
     from services.roster import import_service
 
-    refreshed: list[tuple[str, ...]] = []
-    original = import_service.refresh_statistics
-
-    async def recording(session, table, columns):
-        refreshed.append(table)
-        await original(session, table, columns)
-
-    estimate = {"rows": 0.0}
-
-    async def estimated(session, table):
-        assert table == "personnel"
-        return estimate["rows"]
-
-    monkeypatch.setattr(import_service, "refresh_statistics", recording)
-    monkeypatch.setattr(import_service, "estimated_rows", estimated)
-    r = await upload(client, roles.junan, to_csv([good_row() for _ in range(60)]))
-    job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
-    assert (job["status"], job["created"]) == ("completed", 60)
-    assert refreshed == ["personnel", "contracts"]
-
-    estimate["rows"] = 10_000.0  # 60 new rows hardly change a table of 10,000
-    r = await upload(client, roles.junan, to_csv([good_row() for _ in range(60)]))
-    job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
-    assert (job["status"], job["created"]) == ("completed", 60)
-    assert refreshed == ["personnel", "contracts"]
+    spy = StatisticsSpy(monkeypatch, import_service)
+    for rows in (0.0, 10_000.0):  # 60 new rows hardly change a table of 10,000
+        spy.rows = rows
+        r = await upload(client, roles.junan, to_csv([good_row() for _ in range(60)]))
+        job = (await client.get(f"{IMPORTS}/{r.json()['id']}", headers=roles.junan)).json()
+        assert (job["status"], job["created"]) == ("completed", 60)
+        assert [table for table, _ in spy.refreshed] == ["personnel", "contracts"]
+    assert spy.asked == ["personnel", "personnel"]
