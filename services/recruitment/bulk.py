@@ -36,10 +36,6 @@ from kernel.bulk import statistics_outdated as statistics_outdated
 _SQLITE_CHUNK = 500
 
 
-def dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
 async def insert_rows(
     session: AsyncSession,
     table: Table,

@@ -84,7 +84,7 @@ async def import_personnel(
     follow `GET /imports/{id}`. Valid rows land, bad rows are reported with their line
     and reason; rows already on the staff are skipped, so a re-run creates nothing."""
     settings = request.app.state.settings
-    limit = int(getattr(settings, "import_max_bytes", 64 * 1024 * 1024))
+    limit = settings.import_max_bytes
     content = await file.read(limit + 1)
     if len(content) > limit:
         raise PayloadTooLarge(f"the file is larger than {limit} bytes")
@@ -113,7 +113,7 @@ async def import_personnel(
     )
     session.add(row)
     await session.flush()
-    batch_size = int(getattr(settings, "import_batch_size", 20_000))
+    batch_size = settings.import_batch_size
     job = ImportJob(import_id=row.id, principal=who, file=parsed, batch_size=batch_size)
     # runs once the response is sent, i.e. after this transaction has committed
     background.add_task(run_import, request.app.state.db, policies, job, today())

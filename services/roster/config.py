@@ -45,9 +45,9 @@ class RosterSettings(ServiceSettings):
     port: int = 8001
     level_policies: list[LevelPolicyEntry] = Field(default_factory=list)
     # Rows landed per transaction by a bulk import; progress is reported per batch.
-    # rows per transaction of a bulk import: fewer, larger batches cost less per row
-    # (bench/RESULTS.md, 2026-12-07: 20,000 took 100,000 rows in 0.75 of the time 5,000
-    # did); a batch holds its seat regions' counters locked while it lands
+    # Fewer, larger batches cost less per row (bench/RESULTS.md, 2026-12-07: 20,000 took
+    # 100,000 rows in 0.75 of the time 5,000 did); a batch holds its seat regions'
+    # counters locked while it lands.
     import_batch_size: int = Field(default=20_000, ge=1, le=100_000)
     # Largest accepted import upload (the gateway has its own, lower, limit).
     import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

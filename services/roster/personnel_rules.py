@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from operator import getitem
 
 from services.common import resident_id as rid
 from services.roster import contracts as lcl
@@ -102,13 +101,8 @@ def resident_facts(raw: str, field: str = "id_number") -> tuple[str, date, str]:
     if len(number) == 18 and number.isascii():
         first17 = number[:17]
         birth = _BIRTHS.get(number[6:14])
-        if birth is not None and first17.isdigit():
-            try:
-                check = rid.CHECK_CHARS[sum(map(getitem, rid.WEIGHTED, first17)) % 11]
-            except KeyError:  # pragma: no cover - ASCII digits only here
-                check = ""
-            if check == number[17]:
-                return number, birth, rid.SEX_BY_DIGIT[number[16]]
+        if birth is not None and first17.isdigit() and rid.check_character(first17) == number[17]:
+            return number, birth, rid.SEX_BY_DIGIT[number[16]]
     resident = parse_id_number(raw, field)
     if len(_BIRTHS) < _BIRTHS_KEPT:
         _BIRTHS[resident.number[6:14]] = resident.birth_date
