@@ -37,7 +37,11 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def unstorable(text: str) -> bool:
-    """Whether `text` holds what a database cannot store (NUL, a lone surrogate)."""
+    """Whether `text` holds what a database cannot store (NUL, a lone surrogate). Every
+    string of every request passes here: ASCII text, most of them, is only looked at
+    for NUL (a third of the time of the pattern)."""
+    if text.isascii():
+        return "\x00" in text
     return _UNSTORABLE.search(text) is not None
 
 

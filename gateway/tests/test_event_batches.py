@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,51 @@ async def test_batch_intake_is_idempotent_per_event(tmp_path: Path, database_url
             prov = _token(gw, ["province_admin"], "37")
             r = await c.post("/internal/events/batch", headers=prov, json={"events": [_event()]})
             assert r.status_code == 403
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+async def test_batch_intake_stores_each_event_as_sent(tmp_path: Path, database_url: str) -> None:
+    """The stored row of each event: its time as an instant, and the body subscribers
+    are sent, its timestamp written as the event gave it. A time without an offset is
+    no instant: that event is refused (it was a 500 on SQLite, and read as UTC on
+    PostgreSQL)."""
+    gw, ctx = await _started(_settings(tmp_path, database_url))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=gw), base_url="http://gw"
+        ) as c:
+            svc = _token(gw, ["service"], "", sub="svc-roster")
+            shanghai = {**_event(), "occurred_at": "2026-11-22T16:00:00+08:00"}
+            naive = {**_event(region="3713"), "occurred_at": "2026-11-22T08:00:00"}
+            named = {**_event(), "data": {"unit": "莒南县公安局", "personnel_id": 3}}
+            utc = {**_event(), "occurred_at": "2026-11-22T08:00:00+00:00"}  # == shanghai's
+            batch = [shanghai, naive, named, utc]
+            r = await c.post("/internal/events/batch", headers=svc, json={"events": batch})
+            assert r.status_code == 200, r.text
+            answer = r.json()
+            assert [x["status"] for x in answer["results"]] == [
+                "accepted", "rejected", "accepted", "accepted",
+            ]  # fmt: skip
+            assert answer["results"][1]["errors"][0]["loc"] == ["occurred_at"]
+        async with gw.state.db.session() as s:
+            rows = {
+                e.event_id: e
+                for e in (await s.execute(select(WebhookEvent).order_by(WebhookEvent.id))).scalars()
+            }
+        eight = datetime(2026, 11, 22, 8, tzinfo=UTC)
+        assert rows[shanghai["event_id"]].occurred_at == eight
+        assert rows[shanghai["event_id"]].body == {
+            "id": shanghai["event_id"],
+            "type": "personnel.created",
+            "timestamp": "2026-11-22T16:00:00+08:00",
+            "region": "371327",
+            "data": shanghai["data"],
+        }
+        assert rows[named["event_id"]].body["data"] == {"unit": "莒南县公安局", "personnel_id": 3}
+        assert rows[utc["event_id"]].occurred_at == eight
+        assert rows[utc["event_id"]].body["timestamp"] == "2026-11-22T08:00:00+00:00"
+        assert list(rows) == [shanghai["event_id"], named["event_id"], utc["event_id"]]
     finally:
         await ctx.__aexit__(None, None, None)
 

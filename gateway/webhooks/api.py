@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from gateway.models import WebhookSubscription
 from gateway.webhooks import service
@@ -16,7 +17,6 @@ from gateway.webhooks.schemas import (
     EventAccepted,
     EventBatchIn,
     EventIn,
-    EventResult,
     SecretRotated,
     Subscription,
     SubscriptionCreate,
@@ -198,6 +198,34 @@ def _loose_event_id(item: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# the whole batch checked in one call (half the cost of a call per event); a batch with
+# a bad event is then checked event by event, so that each is judged on its own
+EVENT_LIST: TypeAdapter[list[EventIn]] = TypeAdapter(list[EventIn])
+
+
+def _checked(items: list[dict[str, Any]]) -> tuple[list[tuple[int, EventIn]], dict[int, Any]]:
+    """The valid events with their positions, and the refusals by position."""
+    try:
+        return list(enumerate(EVENT_LIST.validate_python(items))), {}
+    except ValidationError:
+        pass
+    valid: list[tuple[int, EventIn]] = []
+    refused: dict[int, Any] = {}
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, EventIn.model_validate(item)))
+        except ValidationError as exc:
+            refused[index] = {
+                "event_id": _loose_event_id(item),
+                "status": "rejected",
+                "deliveries": 0,
+                "errors": [
+                    {"loc": list(e.get("loc", ())), "msg": _message(e)} for e in exc.errors()
+                ],
+            }
+    return valid, refused
+
+
 @internal.post(
     "/events/batch",
     operation_id="ingest_event_batch",
@@ -205,39 +233,40 @@ def _loose_event_id(item: dict[str, Any]) -> str | None:
 )
 async def ingest_event_batch(
     body: EventBatchIn, principal: ServiceCaller, session: Session, request: Request
-) -> BatchAccepted:
+) -> Response:
     """Take many events in one call and one transaction. Each event is judged on its
     own: `accepted` (stored, `deliveries` created), `duplicate` (its id was seen before,
     in an earlier call or earlier in this batch: nothing created) or `rejected` (it does
-    not match the schema; `errors` say why). A re-sent batch creates nothing twice."""
-    valid: list[tuple[int, EventIn]] = []
-    results: list[EventResult | None] = [None] * len(body.events)
-    for index, item in enumerate(body.events):
-        try:
-            valid.append((index, EventIn.model_validate(item)))
-        except ValidationError as exc:
-            results[index] = EventResult(
-                event_id=_loose_event_id(item),
-                status="rejected",
-                errors=[{"loc": list(e.get("loc", ())), "msg": _message(e)} for e in exc.errors()],
-            )
+    not match the schema; `errors` say why). A re-sent batch creates nothing twice.
+
+    The answer (`BatchAccepted`) is written as JSON here: a thousand results built of
+    values the intake made itself need no second validation on the way out."""
+    valid, refused = _checked(body.events)
     counts = await service.ingest_many(session, [e for _, e in valid], principal.sub)
+    results: list[Any] = [None] * len(body.events)
+    for index, answer in refused.items():
+        results[index] = answer
+    accepted = duplicates = deliveries = 0
     for (index, event), (count, duplicate) in zip(valid, counts, strict=True):
-        # values of the right types already: built without validating them again
-        results[index] = EventResult.model_construct(
-            event_id=event.event_id,
-            status="duplicate" if duplicate else "accepted",
-            deliveries=count,
-            errors=None,
-        )
-    done = [r for r in results if r is not None]
-    deliveries = sum(r.deliveries for r in done)
+        results[index] = {
+            "event_id": event.event_id,
+            "status": "duplicate" if duplicate else "accepted",
+            "deliveries": count,
+            "errors": None,
+        }
+        duplicates += duplicate
+        accepted += not duplicate
+        deliveries += count
     if deliveries and request.app.state.webhook_relay is not None:
         request.app.state.webhook_relay.wake()
-    return BatchAccepted(
-        accepted=sum(r.status == "accepted" for r in done),
-        duplicates=sum(r.status == "duplicate" for r in done),
-        rejected=sum(r.status == "rejected" for r in done),
-        deliveries=deliveries,
-        results=done,
+    answer = {
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": len(refused),
+        "deliveries": deliveries,
+        "results": results,
+    }
+    return Response(
+        json.dumps(answer, ensure_ascii=False, separators=(",", ":")),
+        media_type="application/json",
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -158,46 +158,52 @@ async def ingest_many(
     return results
 
 
-def event_body(event: EventIn) -> dict[str, Any]:
-    """The document a subscriber receives (signed at each delivery)."""
-    return {
-        "id": event.event_id,
-        "type": str(event.type),
-        "timestamp": event.occurred_at.isoformat(),
-        "region": event.region,
-        "data": event.data,
-    }
+def event_bodies(events: Sequence[EventIn]) -> list[dict[str, Any]]:
+    """The documents subscribers receive (signed at each delivery), one per event. The
+    events of one announcement share their time: it is written out once (by instant
+    and offset: 16:00+08:00 and 08:00Z are equal datetimes, written apart)."""
+    stamps: dict[tuple[datetime, timedelta | None], str] = {}
+    bodies: list[dict[str, Any]] = []
+    for event in events:
+        moment = event.occurred_at
+        stamp = stamps.get((moment, moment.utcoffset()))
+        if stamp is None:
+            stamp = stamps[(moment, moment.utcoffset())] = moment.isoformat()
+        bodies.append(
+            {
+                "id": event.event_id,
+                "type": str(event.type),
+                "timestamp": stamp,
+                "region": event.region,
+                "data": event.data,
+            }
+        )
+    return bodies
 
 
 async def store_events(session: AsyncSession, events: Sequence[EventIn], source: str) -> None:
     """The events' rows, without ORM objects (an import announces 100,000 at a time;
-    deliveries refer to them by event_id). On PostgreSQL one INSERT of arrays: each row
-    costs a few µs of the driver's C code instead of SQLAlchemy's parameter handling
-    (about half the gateway's CPU per event). The unique event_id still refuses a
-    concurrent intake's copy, as an IntegrityError either way."""
+    deliveries refer to them by event_id). On PostgreSQL one INSERT from one JSON array
+    of the bodies, which the server takes apart: the driver then encodes one
+    text instead of five arrays element by element (about a fifth of the intake's CPU
+    per event), and SQLAlchemy's parameter handling, which cost about half of it, is not
+    involved. The unique event_id still refuses a concurrent intake's copy, as an
+    IntegrityError either way."""
     if not events:
         return
     received = utcnow()
+    bodies = event_bodies(events)
     if is_postgres(session):
         await session.execute(
             text(
                 "INSERT INTO webhook_events "
                 "(event_id, type, region, occurred_at, source, body, received_at) "
-                "SELECT e.event_id, e.type, e.region, e.occurred_at, :source, "
-                "CAST(e.body AS jsonb), :received "
-                "FROM unnest(CAST(:event_ids AS varchar[]), CAST(:types AS varchar[]), "
-                "CAST(:regions AS varchar[]), CAST(:occurred AS timestamptz[]), "
-                "CAST(:bodies AS text[])) AS e(event_id, type, region, occurred_at, body)"
+                "SELECT e.body ->> 'id', e.body ->> 'type', e.body ->> 'region', "
+                "CAST(e.body ->> 'timestamp' AS timestamptz), :source, e.body, :received "
+                "FROM jsonb_array_elements(CAST(:bodies AS jsonb)) WITH ORDINALITY "
+                "AS e(body, n) ORDER BY e.n"
             ),
-            {
-                "event_ids": [e.event_id for e in events],
-                "types": [str(e.type) for e in events],
-                "regions": [e.region for e in events],
-                "occurred": [e.occurred_at for e in events],
-                "bodies": [json.dumps(event_body(e)) for e in events],
-                "source": source,
-                "received": received,
-            },
+            {"bodies": json.dumps(bodies), "source": source, "received": received},
         )
         return
     table: Table = WebhookEvent.__table__  # type: ignore[assignment]
@@ -210,10 +216,10 @@ async def store_events(session: AsyncSession, events: Sequence[EventIn], source:
                 "region": e.region,
                 "occurred_at": e.occurred_at,
                 "source": source,
-                "body": event_body(e),
+                "body": body,
                 "received_at": received,
             }
-            for e in events
+            for e, body in zip(events, bodies, strict=True)
         ],
     )
 
