@@ -84,6 +84,10 @@ def build_verifier(settings: ProcessSettings, app: FastAPI) -> TokenVerifier:
 
 
 def _announced(event_id: str, payload: dict[str, Any], topic: str) -> dict[str, Any]:
+    """The event as the intake takes it: its id and type from the outbox row where the
+    payload has none (a bundle's events carry both, and go as they are)."""
+    if payload.get("event_id") and payload.get("type"):
+        return payload
     return {
         **payload,
         "event_id": payload.get("event_id") or event_id,

@@ -87,24 +87,41 @@ def created_bundle(occurred_at: datetime, columns: dict[str, list[Any]]) -> dict
 
 def created_bundle_events(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The events of a bundle, each the very document `POST /personnel` announces
-    (`envelope` of `created_data`). A bundle written as {"events": [document, ...]}
-    (before the columns) is read as it is. Raises ValueError for a malformed one."""
+    (`envelope` of `created_data`, which a test holds them to), built here in one pass:
+    the relay reads 100,000 of them after a large import, in the process that imports,
+    and the time and the hire dates, shared by many files, are written out once each.
+    A bundle written as {"events": [document, ...]} (before the columns) is read as it
+    is. Raises ValueError for a malformed one."""
     if "events" in payload:
         return listed_events(dict(payload))
     try:
-        occurred = datetime.fromisoformat(payload["occurred_at"])
+        occurred = datetime.fromisoformat(payload["occurred_at"]).isoformat()
         columns = [payload[name] for name in CREATED_BUNDLE_FIELDS]
-        return [
-            envelope(
-                PERSONNEL_CREATED,
-                region,
-                occurred,
-                created_data(
-                    pid, region, category, post, status, date.fromisoformat(hired), reference
-                ),
-            )[1]
-            for pid, region, category, post, status, hired, reference in zip(*columns, strict=True)
-        ]
+        days: dict[str, str] = {}
+        documents: list[dict[str, Any]] = []
+        for pid, region, category, post, status, hired, reference in zip(*columns, strict=True):
+            day = days.get(hired)
+            if day is None:
+                day = days[hired] = date.fromisoformat(hired).isoformat()
+            documents.append(
+                {
+                    "event_id": event_id_for(PERSONNEL_CREATED, pid),
+                    "type": PERSONNEL_CREATED,
+                    "occurred_at": occurred,
+                    "region": region,
+                    "data": {
+                        "personnel_id": pid,
+                        "url": personnel_url(pid),
+                        "region": region,
+                        "post_category": category,
+                        "post": post,
+                        "status": status,
+                        "hire_date": day,
+                        "external_reference": reference,
+                    },
+                }
+            )
+        return documents
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"a malformed personnel.created bundle: {exc}") from exc
 
