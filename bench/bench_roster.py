@@ -145,8 +145,8 @@ def run(stack: Stack, token: str) -> list[Figure]:
         postgres = is_postgres(stack, NAME)
         indexed: float | None = None
         drained = 0.0
-        drain_cpu = (CpuMeter(stack, NAME).start(), CpuMeter(stack, "gateway").start())
         if postgres:
+            drain_cpu = (CpuMeter(stack, NAME).start(), CpuMeter(stack, "gateway").start())
             with profiled(stack, "gateway", "gateway-drain"):
                 drained = asyncio.run(_drain_postgres(url))
             for meter in drain_cpu:

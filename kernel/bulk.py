@@ -102,9 +102,8 @@ async def refresh_statistics(session: AsyncSession, table: str, columns: Sequenc
     fraction of a full one (about 0.1 s instead of 0.3-0.5 s for 100,000 files). A
     column list leaves autovacuum's count of changes as it was, so its full analysis
     still follows. SQLite plans without statistics."""
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
+    if not is_postgres(session):
         return
-    quote = dialect.identifier_preparer.quote
+    quote = session.get_bind().dialect.identifier_preparer.quote
     listed = ", ".join(quote(c) for c in columns)
     await session.execute(text(f"ANALYZE {quote(table)} ({listed})"))

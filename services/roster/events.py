@@ -40,11 +40,18 @@ def event_id_for(topic: str, personnel_id: int) -> str:
 def envelope(
     topic: str, region: str, occurred_at: datetime, data: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
+    return document(topic, region, occurred_at.isoformat(), data)
+
+
+def document(
+    topic: str, region: str, occurred: str, data: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """`envelope` with the time already written out (ISO 8601)."""
     event_id = event_id_for(topic, data["personnel_id"])
     return event_id, {
         "event_id": event_id,
         "type": topic,
-        "occurred_at": occurred_at.isoformat(),
+        "occurred_at": occurred,
         "region": region,
         "data": data,
     }
@@ -60,6 +67,22 @@ def created_data(
     external_reference: str | None,
 ) -> dict[str, Any]:
     """Enough to route and count the hire; the file itself is at `url`."""
+    return created_fields(
+        personnel_id, region, post_category, post, status, hire_date.isoformat(),
+        external_reference,
+    )  # fmt: skip
+
+
+def created_fields(
+    personnel_id: int,
+    region: str,
+    post_category: str,
+    post: str,
+    status: str,
+    hire_day: str,
+    external_reference: str | None,
+) -> dict[str, Any]:
+    """`created_data` with the hire date already written out (ISO 8601)."""
     return {
         "personnel_id": personnel_id,
         "url": personnel_url(personnel_id),
@@ -67,7 +90,7 @@ def created_data(
         "post_category": post_category,
         "post": post,
         "status": status,
-        "hire_date": hire_date.isoformat(),
+        "hire_date": hire_day,
         "external_reference": external_reference,
     }
 
@@ -87,9 +110,9 @@ def created_bundle(occurred_at: datetime, columns: dict[str, list[Any]]) -> dict
 
 def created_bundle_events(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The events of a bundle, each the very document `POST /personnel` announces
-    (`envelope` of `created_data`, which a test holds them to), built here in one pass:
-    the relay reads 100,000 of them after a large import, in the process that imports,
-    and the time and the hire dates, shared by many files, are written out once each.
+    (`envelope` of `created_data`): the relay reads 100,000 of them after a large
+    import, in the process that imports, so the time and the hire dates, shared by many
+    files, are read and written out once each.
     A bundle written as {"events": [document, ...]} (before the columns) is read as it
     is. Raises ValueError for a malformed one."""
     if "events" in payload:
@@ -103,24 +126,8 @@ def created_bundle_events(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
             day = days.get(hired)
             if day is None:
                 day = days[hired] = date.fromisoformat(hired).isoformat()
-            documents.append(
-                {
-                    "event_id": event_id_for(PERSONNEL_CREATED, pid),
-                    "type": PERSONNEL_CREATED,
-                    "occurred_at": occurred,
-                    "region": region,
-                    "data": {
-                        "personnel_id": pid,
-                        "url": personnel_url(pid),
-                        "region": region,
-                        "post_category": category,
-                        "post": post,
-                        "status": status,
-                        "hire_date": day,
-                        "external_reference": reference,
-                    },
-                }
-            )
+            data = created_fields(pid, region, category, post, status, day, reference)
+            documents.append(document(PERSONNEL_CREATED, region, occurred, data)[1])
         return documents
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"a malformed personnel.created bundle: {exc}") from exc
